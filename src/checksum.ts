@@ -1,0 +1,35 @@
+import {crc32c} from '@node-rs/crc32'
+
+/**
+ * End-to-end entry digest (DESIGN.md invariant 3): CRC32C over
+ *   ledgerId u64 BE | entryId u64 BE | lac i64 BE | length u32 BE | payload
+ * The writer computes it, bookies verify it before storing and keep it on disk next to the payload,
+ * readers verify it before returning. @node-rs/crc32 is the native (SSE4.2/PCLMUL) implementation,
+ * ~6-8 GB/s here; nativeCrcLoaded() is checked at engine start so a JS fallback can never slip in.
+ */
+export const DIGEST_HEADER_BYTES = 28
+
+export function entryDigest(ledgerId: bigint, entryId: bigint, lac: bigint, payload: Uint8Array): number {
+  const head = Buffer.allocUnsafe(DIGEST_HEADER_BYTES)
+  head.writeBigUInt64BE(ledgerId, 0)
+  head.writeBigUInt64BE(entryId, 8)
+  head.writeBigInt64BE(lac, 16)
+  head.writeUInt32BE(payload.length, 24)
+  return crc32c(asBuffer(payload), crc32c(head))
+}
+
+export function crc(data: Uint8Array, initial = 0): number {
+  return crc32c(asBuffer(data), initial)
+}
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+}
+
+/**
+ * @node-rs/crc32 has no JS fallback (it throws at import when its native binary is missing), so a wrong
+ * answer here means a broken install; the engine refuses to open rather than store bad digests.
+ */
+export function nativeCrcLoaded(): boolean {
+  return crc32c(Buffer.from('123456789')) === 0xe3069283
+}
