@@ -1,0 +1,651 @@
+/**
+ * StorageEngine: a bookie's local storage (no networking). Adds are acknowledged only once fdatasync'd
+ * (group commit on the journal worker), reads come from the write cache or the segment files, fencing and
+ * deletion are journaled, restart replays from the last checkpoint, a full disk turns the engine read-only
+ * until space returns. Every instance owns its directory, worker and pools: several engines can live in
+ * one process (the standalone cluster runs three).
+ */
+import {channel} from 'node:diagnostics_channel'
+import {mkdirSync, statfsSync} from 'node:fs'
+import {open as openFile, type FileHandle} from 'node:fs/promises'
+import {join} from 'node:path'
+import {entryDigest, nativeCrcLoaded} from '../checksum.js'
+import {ErrorCode, LogError, isLogError} from '../errors.js'
+import * as ids from '../ids.js'
+import {encodeCheckpoint, writeCheckpoint} from './checkpoint.js'
+import {checksumError, decodePayload, maybeCompress, payloadMatches} from './codec.js'
+import {CodecPool, type VerifyItem} from './codec-pool.js'
+import {Compactor, type CompactionResult} from './compactor.js'
+import {checkRecordHeader, FORMAT_VERSION, HARD_MAX_PAYLOAD, RECORD_HEADER_BYTES, RecordFlag, RecordType, segmentFileName, storedLength, type RecordHeader} from './format.js'
+import {Journal, type JournalRecord, type JournalStats, type Location} from './journal.js'
+import {acquireLock} from './lock.js'
+import {checkFormatMarker, replay, type StorageProblem} from './replay.js'
+import type {EngineState} from './state.js'
+import {WriteCache} from './write-cache.js'
+
+export interface EngineOptions {
+  dir: string
+  /** Largest payload accepted (default 1 MiB, at most 4 MiB). */
+  maxEntryBytes?: number
+  /** Segment size at which the journal rolls to a new file (default 256 MiB, at most 1 GiB). */
+  maxSegmentBytes?: number
+  /** Zero-fill this far ahead of the write position (default 4 MiB; 0 = plain appends). */
+  preallocBytes?: number
+  /** Largest group commit (default 4 MiB). */
+  maxBatchBytes?: number
+  /** Hold an idle flush back this long for more records (default 0: never). */
+  maxWaitMicros?: number
+  /** Memory for recently added entries (default 64 MiB). */
+  writeCacheBytes?: number
+  /** Write an index checkpoint after this many journal bytes (default 64 MiB); bounds replay at restart. */
+  checkpointBytes?: number
+  /** Run compaction every this many ms (default 60 s; 0 = only when compact() is called). */
+  compactIntervalMs?: number
+  /** Compact sealed segments whose live fraction is below this (default 0.5). */
+  compactThreshold?: number
+  /** While read-only, check free space this often (default 1000 ms). */
+  readOnlyProbeMs?: number
+  /** Free bytes needed to leave read-only mode (default preallocBytes + maxBatchBytes + 1 MiB). */
+  minFreeBytes?: number
+  /** Batches of at least this many payload bytes verify their digests on the codec pool (default 256 KiB). */
+  verifyOffloadBytes?: number
+  /** Codec pool threads (default 1). */
+  codecThreads?: number
+}
+
+export interface AddRequest {
+  ledgerId: bigint
+  entryId: bigint
+  /** The writer's LAC when it sent this entry (-1 = nothing confirmed yet). */
+  lac: bigint
+  payload: Buffer
+  /** End-to-end CRC32C (src/checksum.ts entryDigest). */
+  digest: number
+  /** A recovery add: accepted on a fenced ledger. */
+  recovery?: boolean
+  /** Store the payload LZ4-compressed when that saves space (a per-ledger option of the writer). */
+  compress?: boolean
+}
+
+export interface StoredEntry {
+  ledgerId: bigint
+  entryId: bigint
+  lac: bigint
+  payload: Buffer
+  digest: number
+}
+
+export interface LedgerInfo {
+  ledgerId: bigint
+  fenced: boolean
+  /** Highest LAC seen on this bookie (-1 = none). */
+  lac: bigint
+  /** Highest entry id held (-1 = none). */
+  lastEntryId: bigint
+  entries: number
+  bytes: number
+}
+
+export interface EngineStatus {
+  dir: string
+  readOnly: boolean
+  ledgers: number
+  entries: number
+  segments: number
+  diskBytes: number
+  liveBytes: number
+  problems: number
+  journal: JournalStats
+  writeCache: {entries: number; bytes: number; hits: number; misses: number}
+  codecOffloads: number
+}
+
+/** Diagnostics channels an operator (and the daemon's metrics) can subscribe to. */
+export const channels = {
+  batch: channel('logctl:journal:batch'),
+  readOnly: channel('logctl:engine:read-only'),
+  checkpoint: channel('logctl:engine:checkpoint'),
+}
+
+interface Pending {
+  digest: number
+  promise: Promise<void>
+}
+
+interface LacWaiter {
+  after: number
+  resolve: (lac: bigint) => void
+  timer: NodeJS.Timeout
+}
+
+const defaults = {
+  maxEntryBytes: 1024 * 1024,
+  maxSegmentBytes: 256 * 1024 * 1024,
+  preallocBytes: 4 * 1024 * 1024,
+  maxBatchBytes: 4 * 1024 * 1024,
+  maxWaitMicros: 0,
+  writeCacheBytes: 64 * 1024 * 1024,
+  checkpointBytes: 64 * 1024 * 1024,
+  compactIntervalMs: 60_000,
+  compactThreshold: 0.5,
+  readOnlyProbeMs: 1000,
+  verifyOffloadBytes: 256 * 1024,
+  codecThreads: 1,
+}
+
+type ResolvedOptions = typeof defaults & {dir: string; minFreeBytes: number}
+
+function resolveOptions(o: EngineOptions): ResolvedOptions {
+  if (typeof o?.dir !== 'string' || o.dir === '') throw new LogError(ErrorCode.BAD_INPUT, 'engine option dir must be a directory path')
+  const r = {...defaults, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))} as ResolvedOptions
+  const int = (name: keyof typeof defaults, min: number, max: number): void => {
+    const v = r[name]
+    if (!Number.isInteger(v) || v < min || v > max) throw new LogError(ErrorCode.BAD_INPUT, `engine option ${name} must be an integer in ${min}..${max}, got ${v}`)
+  }
+  int('maxEntryBytes', 1, HARD_MAX_PAYLOAD)
+  int('maxSegmentBytes', 64 * 1024, 1024 * 1024 * 1024)
+  int('preallocBytes', 0, 256 * 1024 * 1024)
+  int('maxBatchBytes', 64 * 1024, 64 * 1024 * 1024)
+  int('maxWaitMicros', 0, 1_000_000)
+  int('writeCacheBytes', 0, 2 ** 40)
+  int('checkpointBytes', 1, 2 ** 40)
+  int('compactIntervalMs', 0, 2 ** 31 - 1)
+  int('readOnlyProbeMs', 1, 2 ** 31 - 1)
+  int('verifyOffloadBytes', 0, 2 ** 40)
+  int('codecThreads', 1, 64)
+  if (!(r.compactThreshold >= 0 && r.compactThreshold <= 1)) throw new LogError(ErrorCode.BAD_INPUT, 'engine option compactThreshold must be in 0..1')
+  r.minFreeBytes = o.minFreeBytes ?? r.preallocBytes + r.maxBatchBytes + 1024 * 1024
+  return r
+}
+
+export class StorageEngine {
+  readonly dir: string
+  readonly problems: StorageProblem[]
+  private readonly opts: ResolvedOptions
+  private readonly state: EngineState
+  private readonly journal: Journal
+  private readonly cache: WriteCache
+  private readonly codec: CodecPool
+  private readonly compactor: Compactor
+  private readonly releaseLock: () => void
+  private readonly pending = new Map<string, Pending>()
+  private readonly waiters = new Map<bigint, Set<LacWaiter>>()
+  private readonly readers = new Map<number, Promise<FileHandle>>()
+  private readOnlyError: LogError | undefined
+  private probeTimer: NodeJS.Timeout | undefined
+  private compactTimer: NodeJS.Timeout | undefined
+  private bytesSinceCheckpoint = 0
+  private checkpointing: Promise<void> | undefined
+  private closing: Promise<void> | undefined
+
+  private constructor(opts: ResolvedOptions, state: EngineState, journal: Journal, problems: StorageProblem[], releaseLock: () => void) {
+    this.opts = opts
+    this.dir = opts.dir
+    this.state = state
+    this.journal = journal
+    this.problems = problems
+    this.releaseLock = releaseLock
+    this.cache = new WriteCache(opts.writeCacheBytes)
+    this.codec = new CodecPool(opts.codecThreads)
+    this.compactor = new Compactor({
+      dir: opts.dir,
+      state,
+      journal,
+      threshold: opts.compactThreshold,
+      checkpoint: () => this.checkpoint(),
+      dropReader: id => this.dropReader(id),
+    })
+    if (opts.compactIntervalMs > 0) {
+      this.compactTimer = setInterval(() => {
+        this.compactor.run().catch(() => {
+          // Compaction is best effort: a failure leaves the old segment in place and is retried next round.
+        })
+      }, opts.compactIntervalMs)
+      this.compactTimer.unref()
+    }
+  }
+
+  static async open(options: EngineOptions): Promise<StorageEngine> {
+    const opts = resolveOptions(options)
+    if (!nativeCrcLoaded()) throw new LogError(ErrorCode.INTERNAL, 'the native CRC32C implementation did not load')
+    mkdirSync(join(opts.dir, 'segments'), {recursive: true})
+    const release = acquireLock(opts.dir)
+    try {
+      checkFormatMarker(opts.dir, FORMAT_VERSION)
+      const r = replay(opts.dir)
+      const create = r.head === undefined
+      const head = r.head ?? {segmentId: 1, offset: 0}
+      if (create) r.state.segment(1)
+      let engine: StorageEngine | undefined
+      const journal = await Journal.start(
+        {dir: opts.dir, preallocBytes: opts.preallocBytes, maxSegmentBytes: opts.maxSegmentBytes, maxBatchBytes: opts.maxBatchBytes, maxWaitMicros: opts.maxWaitMicros},
+        {
+          onBatch: info => engine?.onBatch(info),
+          onSealed: (id, end) => {
+            const s = r.state.segment(id)
+            s.sealed = true
+            s.end = Math.max(s.end, end)
+          },
+          onFailure: err => engine?.onJournalFailure(err),
+        },
+        {segmentId: head.segmentId, position: head.offset, nextSeq: Number(r.lastSeq) + 1, create},
+      )
+      engine = new StorageEngine(opts, r.state, journal, r.problems, release)
+      if (r.replayedBytes > 0) engine.bytesSinceCheckpoint = r.replayedBytes
+      return engine
+    } catch (err) {
+      release()
+      throw err
+    }
+  }
+
+  // ---- adds ----------------------------------------------------------------------------------------
+
+  private validate(req: AddRequest): {ledgerId: bigint; entryId: bigint; lac: bigint} {
+    if (typeof req !== 'object' || req === null) throw new LogError(ErrorCode.BAD_INPUT, 'an add request must be an object')
+    const ledgerId = ids.ledgerId(req.ledgerId)
+    const entryId = ids.entryId(req.entryId)
+    const lac = ids.lac(req.lac)
+    if (!Buffer.isBuffer(req.payload)) throw new LogError(ErrorCode.BAD_INPUT, 'payload must be a Buffer')
+    if (req.payload.length > this.opts.maxEntryBytes) {
+      throw new LogError(ErrorCode.TOO_LARGE, `entry ${ledgerId}/${entryId} is ${req.payload.length} bytes; the limit is ${this.opts.maxEntryBytes}`, {detail: {size: req.payload.length, limit: this.opts.maxEntryBytes}})
+    }
+    if (!Number.isInteger(req.digest) || req.digest < 0 || req.digest > 0xffffffff) throw new LogError(ErrorCode.BAD_INPUT, 'digest must be an unsigned 32-bit integer')
+    return {ledgerId, entryId, lac}
+  }
+
+  private admit(ledgerId: bigint, recovery: boolean): void {
+    if (this.closing) throw new LogError(ErrorCode.CLOSED, 'the storage engine is closed')
+    if (this.readOnlyError) throw new LogError(ErrorCode.READ_ONLY, `the bookie is read-only: ${this.readOnlyError.message}`)
+    if (this.state.tombstones.has(ledgerId)) throw new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${ledgerId} was deleted`, {detail: {ledgerId: String(ledgerId)}})
+    if (!recovery && this.state.ledgers.get(ledgerId)?.fenced) throw new LogError(ErrorCode.FENCED, `ledger ${ledgerId} is fenced`, {detail: {ledgerId: String(ledgerId)}})
+  }
+
+  /** Add one entry; resolves once it is durable. Adding the same entry again is a no-op. */
+  add(req: AddRequest): Promise<void> {
+    try {
+      const v = this.validate(req)
+      this.admit(v.ledgerId, req.recovery === true)
+      if (entryDigest(v.ledgerId, v.entryId, v.lac, req.payload) !== req.digest) {
+        throw checksumError(`entry ${v.ledgerId}/${v.entryId}`, {ledgerId: String(v.ledgerId), entryId: String(v.entryId)})
+      }
+      return this.enqueue(v.ledgerId, v.entryId, v.lac, req)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /**
+   * Add many entries (one network request's worth); every entry gets its own outcome. When the payloads
+   * are views of `opts.transfer` (an ArrayBuffer the caller gives up) and large enough in total, their
+   * digests are verified on the codec pool instead of the main thread.
+   */
+  async addBatch(reqs: AddRequest[], opts: {transfer?: ArrayBuffer} = {}): Promise<Array<LogError | undefined>> {
+    const out: Array<LogError | undefined> = new Array(reqs.length).fill(undefined)
+    const valid: Array<{i: number; v: {ledgerId: bigint; entryId: bigint; lac: bigint}}> = []
+    let total = 0
+    reqs.forEach((req, i) => {
+      try {
+        const v = this.validate(req)
+        valid.push({i, v})
+        total += req.payload.length
+      } catch (err) {
+        out[i] = asLogError(err)
+      }
+    })
+    let payloads: Buffer[] | undefined
+    let bad = new Set<number>()
+    const t = opts.transfer
+    if (t && total >= this.opts.verifyOffloadBytes && valid.every(({i}) => reqs[i]!.payload.buffer === t)) {
+      const items: VerifyItem[] = valid.map(({i, v}) => ({payload: reqs[i]!.payload, ledgerId: v.ledgerId, entryId: v.entryId, lac: v.lac, digest: reqs[i]!.digest}))
+      const r = await this.codec.verify(t, items)
+      bad = r.bad
+      payloads = r.payloads
+    } else {
+      valid.forEach(({i, v}, k) => {
+        if (entryDigest(v.ledgerId, v.entryId, v.lac, reqs[i]!.payload) !== reqs[i]!.digest) bad.add(k)
+      })
+    }
+    const waits = valid.map(async ({i, v}, k) => {
+      const req = reqs[i]!
+      try {
+        if (bad.has(k)) throw checksumError(`entry ${v.ledgerId}/${v.entryId}`, {ledgerId: String(v.ledgerId), entryId: String(v.entryId)})
+        this.admit(v.ledgerId, req.recovery === true)
+        await this.enqueue(v.ledgerId, v.entryId, v.lac, payloads ? {...req, payload: payloads[k]!} : req)
+      } catch (err) {
+        out[i] = asLogError(err)
+      }
+    })
+    await Promise.all(waits)
+    return out
+  }
+
+  private enqueue(ledgerId: bigint, entryId: bigint, lac: bigint, req: AddRequest): Promise<void> {
+    const key = WriteCache.key(ledgerId, entryId)
+    const existing = this.state.ledgers.get(ledgerId)?.get(Number(entryId))
+    const inflight = this.pending.get(key)
+    const known = existing?.digest ?? inflight?.digest
+    if (known !== undefined) {
+      if (known !== req.digest) {
+        return Promise.reject(new LogError(ErrorCode.ENTRY_CONFLICT, `entry ${ledgerId}/${entryId} already exists with different content`, {detail: {ledgerId: String(ledgerId), entryId: String(entryId)}}))
+      }
+      return inflight ? inflight.promise : Promise.resolve() // idempotent retry (undici may resend)
+    }
+    const promise = this.write(ledgerId, entryId, lac, req, key).finally(() => this.pending.delete(key))
+    this.pending.set(key, {digest: req.digest, promise})
+    return promise
+  }
+
+  private async write(ledgerId: bigint, entryId: bigint, lac: bigint, req: AddRequest, key: string): Promise<void> {
+    let stored: Buffer = req.payload
+    let flags = req.recovery ? RecordFlag.RECOVERY : 0
+    if (req.compress) {
+      const c = await maybeCompress(req.payload)
+      stored = c.stored
+      if (c.compressed) flags |= RecordFlag.LZ4
+    }
+    let applied = false
+    const rec: JournalRecord = {
+      type: RecordType.ENTRY, flags, digest: req.digest, ledgerId, entryId, lac, payloadLen: req.payload.length, stored,
+      onDurable: loc => { applied = this.state.apply(rec, loc) },
+    }
+    await this.journal.append(rec)
+    if (!applied) {
+      throw new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${ledgerId} was deleted`, {detail: {ledgerId: String(ledgerId)}})
+    }
+    this.cache.put(key, {lac, digest: req.digest, payload: req.payload})
+    this.notifyLac(ledgerId)
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------------
+
+  private ledgerOrThrow(ledgerId: bigint) {
+    const l = this.state.ledgers.get(ledgerId)
+    if (!l) throw new LogError(ErrorCode.NO_SUCH_LEDGER, `no ledger ${ledgerId} on this bookie`, {detail: {ledgerId: String(ledgerId)}})
+    return l
+  }
+
+  async read(ledgerIdIn: bigint, entryIdIn: bigint): Promise<StoredEntry> {
+    const ledgerId = ids.ledgerId(ledgerIdIn)
+    const entryId = ids.entryId(entryIdIn)
+    for (let attempt = 0; ; attempt++) {
+      const loc = this.ledgerOrThrow(ledgerId).get(Number(entryId))
+      if (!loc) throw new LogError(ErrorCode.NO_SUCH_ENTRY, `no entry ${ledgerId}/${entryId} on this bookie`, {detail: {ledgerId: String(ledgerId), entryId: String(entryId)}})
+      const cached = this.cache.get(WriteCache.key(ledgerId, entryId))
+      if (cached && cached.digest === loc.digest) return {ledgerId, entryId, lac: cached.lac, payload: cached.payload, digest: cached.digest}
+      try {
+        return await this.readAt(ledgerId, entryId, loc)
+      } catch (err) {
+        // Compaction may have moved the entry and removed the file between lookup and read: look again.
+        const now = this.state.ledgers.get(ledgerId)?.get(Number(entryId))
+        if (attempt < 2 && now && (now.segmentId !== loc.segmentId || now.offset !== loc.offset)) continue
+        throw err
+      }
+    }
+  }
+
+  private async readAt(ledgerId: bigint, entryId: bigint, loc: Location): Promise<StoredEntry> {
+    const file = join(this.dir, 'segments', segmentFileName(loc.segmentId))
+    const fh = await this.reader(loc.segmentId)
+    const buf = Buffer.allocUnsafe(loc.length)
+    const {bytesRead} = await fh.read(buf, 0, loc.length, loc.offset)
+    const where = {file, offset: loc.offset, ledgerId: String(ledgerId), entryId: String(entryId)}
+    const c = checkRecordHeader(buf.subarray(0, bytesRead), 0)
+    if (!c.ok || c.header.ledgerId !== ledgerId || c.header.entryId !== entryId || c.header.type !== RecordType.ENTRY) {
+      throw new LogError(ErrorCode.BAD_CHECKSUM, `entry ${ledgerId}/${entryId}: corrupt record at ${file}:${loc.offset} (${c.ok ? 'header names another entry' : c.end ? 'zeros' : c.reason})`, {detail: where})
+    }
+    const h: RecordHeader = c.header
+    let payload: Buffer
+    try {
+      payload = await decodePayload(h, buf.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + storedLength(h)))
+    } catch (err) {
+      throw new LogError(ErrorCode.BAD_CHECKSUM, `entry ${ledgerId}/${entryId}: undecodable payload at ${file}:${loc.offset}`, {detail: where, cause: err})
+    }
+    if (!payloadMatches(h, payload)) throw checksumError(`entry ${ledgerId}/${entryId} at ${file}:${loc.offset}`, where)
+    return {ledgerId, entryId, lac: h.lac, payload, digest: h.digest}
+  }
+
+  private reader(segmentId: number): Promise<FileHandle> {
+    let r = this.readers.get(segmentId)
+    if (!r) {
+      r = openFile(join(this.dir, 'segments', segmentFileName(segmentId)), 'r')
+      r.catch(() => this.readers.delete(segmentId))
+      this.readers.set(segmentId, r)
+    }
+    return r
+  }
+
+  private async dropReader(segmentId: number): Promise<void> {
+    const r = this.readers.get(segmentId)
+    this.readers.delete(segmentId)
+    if (r) await (await r).close().catch(() => undefined)
+  }
+
+  /** Entries held in [from, to], ascending, up to maxEntries / maxBytes (at least one entry). */
+  async readRange(ledgerIdIn: bigint, fromIn: bigint, toIn: bigint, limits: {maxEntries?: number; maxBytes?: number} = {}): Promise<StoredEntry[]> {
+    const ledgerId = ids.ledgerId(ledgerIdIn)
+    const from = ids.entryId(fromIn)
+    const to = ids.entryId(toIn)
+    if (to < from) throw new LogError(ErrorCode.OUT_OF_RANGE, `range ${from}..${to} is empty`)
+    const maxEntries = limits.maxEntries ?? 1000
+    const maxBytes = limits.maxBytes ?? 16 * 1024 * 1024
+    const list = this.ledgerOrThrow(ledgerId).idsInRange(Number(from), Number(to), maxEntries)
+    const out: StoredEntry[] = []
+    let bytes = 0
+    for (const e of list) {
+      const entry = await this.read(ledgerId, BigInt(e))
+      if (out.length > 0 && bytes + entry.payload.length > maxBytes) break
+      out.push(entry)
+      bytes += entry.payload.length
+    }
+    return out
+  }
+
+  ledger(ledgerIdIn: bigint): LedgerInfo {
+    const ledgerId = ids.ledgerId(ledgerIdIn)
+    const l = this.ledgerOrThrow(ledgerId)
+    return {ledgerId, fenced: l.fenced, lac: BigInt(l.lac), lastEntryId: BigInt(l.lastEntryId), entries: l.size, bytes: l.payloadBytes}
+  }
+
+  ledgers(): bigint[] {
+    return [...this.state.ledgers.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+  }
+
+  /**
+   * Long poll: resolves with the ledger's LAC as soon as it exceeds `after`, or with the current value
+   * (possibly -1) when `timeoutMs` passes first.
+   */
+  waitForLac(ledgerIdIn: bigint, afterIn: bigint, timeoutMs: number): Promise<bigint> {
+    const ledgerId = ids.ledgerId(ledgerIdIn)
+    const after = Number(ids.lac(afterIn))
+    const current = this.state.ledgers.get(ledgerId)?.lac ?? -1
+    if (current > after || timeoutMs <= 0) return Promise.resolve(BigInt(current))
+    return new Promise<bigint>(resolve => {
+      let set = this.waiters.get(ledgerId)
+      if (!set) this.waiters.set(ledgerId, (set = new Set()))
+      const w: LacWaiter = {
+        after,
+        resolve,
+        timer: setTimeout(() => {
+          set.delete(w)
+          resolve(BigInt(this.state.ledgers.get(ledgerId)?.lac ?? -1))
+        }, timeoutMs),
+      }
+      set.add(w)
+    })
+  }
+
+  private notifyLac(ledgerId: bigint): void {
+    const set = this.waiters.get(ledgerId)
+    if (!set) return
+    const lac = this.state.ledgers.get(ledgerId)?.lac ?? -1
+    for (const w of set) {
+      if (lac > w.after) {
+        clearTimeout(w.timer)
+        set.delete(w)
+        w.resolve(BigInt(lac))
+      }
+    }
+    if (set.size === 0) this.waiters.delete(ledgerId)
+  }
+
+  // ---- fence, delete ---------------------------------------------------------------------------------
+
+  /** Fence: from now on only recovery adds are accepted. Resolves once the fence is durable. */
+  async fence(ledgerIdIn: bigint): Promise<LedgerInfo> {
+    const ledgerId = ids.ledgerId(ledgerIdIn)
+    if (this.closing) throw new LogError(ErrorCode.CLOSED, 'the storage engine is closed')
+    if (this.state.tombstones.has(ledgerId)) throw new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${ledgerId} was deleted`, {detail: {ledgerId: String(ledgerId)}})
+    const l = this.state.ledgerFor(ledgerId)
+    const already = l.fenced
+    l.fenced = true // refuse new ordinary adds at once, before the record is durable
+    if (!already) {
+      if (this.readOnlyError) throw new LogError(ErrorCode.READ_ONLY, `cannot record the fence: ${this.readOnlyError.message}`)
+      await this.journal.append(this.controlRecord(RecordType.FENCE, ledgerId))
+    } else {
+      await Promise.all([...this.pending.values()].map(p => p.promise.catch(() => undefined)))
+    }
+    return this.ledger(ledgerId)
+  }
+
+  /** Delete a ledger: its entries disappear at once; compaction gives the space back. */
+  async deleteLedger(ledgerIdIn: bigint): Promise<void> {
+    const ledgerId = ids.ledgerId(ledgerIdIn)
+    if (this.closing) throw new LogError(ErrorCode.CLOSED, 'the storage engine is closed')
+    if (this.readOnlyError) throw new LogError(ErrorCode.READ_ONLY, `cannot record the deletion: ${this.readOnlyError.message}`)
+    if (!this.state.ledgers.has(ledgerId) && !this.state.tombstones.has(ledgerId)) {
+      throw new LogError(ErrorCode.NO_SUCH_LEDGER, `no ledger ${ledgerId} on this bookie`, {detail: {ledgerId: String(ledgerId)}})
+    }
+    this.state.dropLedger(ledgerId)
+    const set = this.waiters.get(ledgerId)
+    if (set) for (const w of set) { clearTimeout(w.timer); w.resolve(-1n) }
+    this.waiters.delete(ledgerId)
+    await this.journal.append(this.controlRecord(RecordType.DELETE, ledgerId))
+  }
+
+  /** A FENCE or DELETE record; applied to the state the moment it is durable. */
+  private controlRecord(type: RecordType, ledgerId: bigint): JournalRecord {
+    const rec: JournalRecord = {
+      type, flags: 0, digest: 0, ledgerId, entryId: 0n, lac: -1n, payloadLen: 0, stored: Buffer.alloc(0),
+      onDurable: loc => { this.state.apply(rec, loc) },
+    }
+    return rec
+  }
+
+  // ---- maintenance -----------------------------------------------------------------------------------
+
+  /** Copy live records out of sparse sealed segments and remove them. */
+  compact(opts: {threshold?: number} = {}): Promise<CompactionResult> {
+    if (this.closing) return Promise.reject(new LogError(ErrorCode.CLOSED, 'the storage engine is closed'))
+    return this.compactor.run(opts.threshold)
+  }
+
+  /** Write an index checkpoint now (restart then replays only what comes after it). */
+  checkpoint(): Promise<void> {
+    this.checkpointing ??= (async () => {
+      try {
+        // The index matches the journal head at every turn of the event loop (records are applied
+        // synchronously when their batch is durable), so the snapshot needs no pause in adds.
+        const head = this.journal.head
+        const data = encodeCheckpoint(this.state, {segmentId: head.segmentId, offset: head.offset, lastSeq: BigInt(head.nextSeq - 1)})
+        this.bytesSinceCheckpoint = 0
+        await writeCheckpoint(this.dir, data)
+        channels.checkpoint.publish({dir: this.dir, bytes: data.length})
+      } finally {
+        this.checkpointing = undefined
+      }
+    })()
+    return this.checkpointing
+  }
+
+  private onBatch(info: {records: number; bytes: number; syncMicros: number; writeMicros: number}): void {
+    const s = this.state.segment(this.journal.head.segmentId)
+    if (this.journal.head.offset > s.end) s.end = this.journal.head.offset
+    this.bytesSinceCheckpoint += info.bytes
+    if (channels.batch.hasSubscribers) channels.batch.publish({dir: this.dir, ...info})
+    if (this.bytesSinceCheckpoint >= this.opts.checkpointBytes && !this.checkpointing && !this.closing) {
+      this.checkpoint().catch(() => {
+        // A failed checkpoint only means a longer replay at the next start; the next one retries.
+      })
+    }
+  }
+
+  private onJournalFailure(err: LogError): void {
+    if (err.code !== ErrorCode.READ_ONLY || this.readOnlyError) return
+    this.readOnlyError = err
+    this.journal.rejectQueued(new LogError(ErrorCode.READ_ONLY, `the bookie is read-only: ${err.message}`))
+    channels.readOnly.publish({dir: this.dir, readOnly: true, reason: err.message})
+    this.probeTimer = setInterval(() => this.probeSpace(), this.opts.readOnlyProbeMs)
+    this.probeTimer.unref()
+  }
+
+  private probeSpace(): void {
+    let free = 0
+    try {
+      const s = statfsSync(this.dir)
+      free = s.bavail * s.bsize
+    } catch {
+      return
+    }
+    if (free >= this.opts.minFreeBytes) {
+      clearInterval(this.probeTimer)
+      this.probeTimer = undefined
+      this.readOnlyError = undefined
+      channels.readOnly.publish({dir: this.dir, readOnly: false, freeBytes: free})
+    }
+  }
+
+  get readOnly(): boolean {
+    return this.readOnlyError !== undefined
+  }
+
+  status(): EngineStatus {
+    let entries = 0
+    for (const l of this.state.ledgers.values()) entries += l.size
+    let diskBytes = 0
+    let liveBytes = 0
+    for (const s of this.state.segments.values()) {
+      diskBytes += s.end
+      liveBytes += s.live
+    }
+    return {
+      dir: this.dir,
+      readOnly: this.readOnly,
+      ledgers: this.state.ledgers.size,
+      entries,
+      segments: this.state.segments.size,
+      diskBytes,
+      liveBytes,
+      problems: this.problems.length,
+      journal: {...this.journal.stats},
+      writeCache: {...this.cache.size, hits: this.cache.hits, misses: this.cache.misses},
+      codecOffloads: this.codec.offloaded,
+    }
+  }
+
+  /** Finish in-flight adds, checkpoint, stop the worker and pools, release the directory. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.compactTimer)
+      clearInterval(this.probeTimer)
+      for (const set of this.waiters.values()) for (const w of set) { clearTimeout(w.timer); w.resolve(BigInt(-1)) }
+      this.waiters.clear()
+      await Promise.all([...this.pending.values()].map(p => p.promise.catch(() => undefined)))
+      await this.compactor.stop()
+      try {
+        if (!this.readOnlyError) await this.checkpoint()
+      } catch {
+        // Nothing is lost without it: the next start replays more of the journal.
+      }
+      await this.journal.close()
+      await this.codec.close()
+      for (const id of [...this.readers.keys()]) await this.dropReader(id)
+      this.releaseLock()
+    })()
+    return this.closing
+  }
+}
+
+function asLogError(err: unknown): LogError {
+  return isLogError(err) ? (err as LogError) : new LogError(ErrorCode.INTERNAL, (err as Error)?.message ?? String(err), {cause: err})
+}

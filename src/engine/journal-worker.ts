@@ -1,0 +1,152 @@
+/**
+ * The journal worker: one long-lived thread per engine that owns the active segment file. Each 'write'
+ * message is one group commit: it is written with one positional write and made durable with one
+ * fdatasync before the reply goes back, so the main thread acknowledges adds only after the sync that
+ * covers them. Blocking calls are fine here: this thread does nothing else, and the main thread keeps
+ * serving (and forming the next batch) meanwhile.
+ *
+ * Preallocation: fdatasync after overwriting already-allocated, zero-filled blocks is 2-5x cheaper than
+ * after an append that grows the file (no size/extent metadata to journal; measured in
+ * ../shared/reference/limits.md §5, BookKeeper's journalPreAllocSizeMB does the same). When preallocBytes > 0
+ * the worker zero-fills ahead of the write position in chunks of that size; the zeros also mark "no record
+ * here" for recovery. The extension is written before the data, so a full disk fails the extension, never
+ * half a batch, and is rolled back with ftruncate.
+ */
+import {closeSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync} from 'node:fs'
+import {join} from 'node:path'
+import {parentPort, workerData} from 'node:worker_threads'
+import {encodeSegmentHeader, segmentFileName, SEGMENT_HEADER_BYTES} from './format.js'
+import type {FromJournal, JournalInit, ToJournal} from './messages.js'
+
+const init = workerData as JournalInit
+const port = parentPort!
+const ZERO_CHUNK = Buffer.alloc(1024 * 1024)
+
+let fd = -1
+let segmentId = -1
+let allocated = 0
+
+function post(msg: FromJournal, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(msg, transfer)
+}
+
+function fsyncDir(): void {
+  const dfd = openSync(join(init.dir, 'segments'), 'r')
+  try {
+    fsyncSync(dfd)
+  } finally {
+    closeSync(dfd)
+  }
+}
+
+function open(id: number, create: boolean): void {
+  if (fd >= 0) {
+    fdatasyncSync(fd)
+    closeSync(fd)
+    fd = -1
+  }
+  const path = join(init.dir, 'segments', segmentFileName(id))
+  if (create) {
+    // 'w+': a file with this id can only hold the remains of a creation that failed before anything in it
+    // was acknowledged (ids only grow), so truncating it loses nothing.
+    const f = openSync(path, 'w+')
+    try {
+      writeSync(f, encodeSegmentHeader(id), 0, SEGMENT_HEADER_BYTES, 0)
+      fdatasyncSync(f)
+    } catch (err) {
+      closeSync(f)
+      throw err
+    }
+    fd = f
+    // The new file's directory entry must be durable before anything in it is acknowledged.
+    fsyncDir()
+  } else {
+    fd = openSync(path, 'r+')
+  }
+  segmentId = id
+  allocated = fstatSync(fd).size
+}
+
+/** Zero-fill [allocated, target) in 1 MiB writes. On failure the file is cut back to where it was. */
+function extendTo(target: number): void {
+  const before = allocated
+  try {
+    let pos = allocated
+    while (pos < target) {
+      const n = Math.min(ZERO_CHUNK.length, target - pos)
+      writeSync(fd, ZERO_CHUNK, 0, n, pos)
+      pos += n
+    }
+    allocated = target
+  } catch (err) {
+    try {
+      ftruncateSync(fd, before)
+    } catch {
+      // The extension failed and so did the rollback: the zeros past `before` are harmless (they read as
+      // "no record"), so the original error is the one worth reporting.
+    }
+    throw err
+  }
+}
+
+function write(msg: Extract<ToJournal, {type: 'write'}>): void {
+  const buf = Buffer.from(msg.buf, 0, msg.length)
+  try {
+    if (msg.segmentId !== segmentId) open(msg.segmentId, true)
+    const end = msg.position + msg.length
+    let preallocMicros = 0
+    if (init.preallocBytes > 0 && end > allocated) {
+      const t = process.hrtime.bigint()
+      const chunks = Math.ceil((end - allocated) / init.preallocBytes)
+      extendTo(allocated + chunks * init.preallocBytes)
+      preallocMicros = Number(process.hrtime.bigint() - t) / 1000
+    }
+    const t0 = process.hrtime.bigint()
+    let off = 0
+    while (off < msg.length) off += writeSync(fd, buf, off, msg.length - off, msg.position + off)
+    const t1 = process.hrtime.bigint()
+    fdatasyncSync(fd)
+    const t2 = process.hrtime.bigint()
+    if (end > allocated) allocated = end
+    post({type: 'written', seq: msg.seq, buf: msg.buf, writeMicros: Number(t1 - t0) / 1000, syncMicros: Number(t2 - t1) / 1000, preallocMicros}, [msg.buf])
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    if (init.preallocBytes === 0 && fd >= 0 && msg.segmentId === segmentId) {
+      // A failed append may have left part of the batch behind: cut it so it can never be replayed.
+      try {
+        ftruncateSync(fd, msg.position)
+      } catch {
+        // Recovery also refuses records whose batch number goes backwards, so leftovers stay harmless.
+      }
+    }
+    post({type: 'failed', seq: msg.seq, buf: msg.buf, errno: e.code ?? 'EIO', message: e.message, segmentId}, [msg.buf])
+  }
+}
+
+port.on('message', (msg: ToJournal) => {
+  switch (msg.type) {
+    case 'open':
+      try {
+        open(msg.segmentId, msg.create)
+        post({type: 'opened', segmentId: msg.segmentId, allocated})
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException
+        post({type: 'open-failed', segmentId: msg.segmentId, errno: e.code ?? 'EIO', message: e.message})
+      }
+      break
+    case 'write':
+      write(msg)
+      break
+    case 'close':
+      if (fd >= 0) {
+        try {
+          fdatasyncSync(fd)
+        } finally {
+          closeSync(fd)
+          fd = -1
+        }
+      }
+      post({type: 'closed'})
+      break
+  }
+})

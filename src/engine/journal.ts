@@ -1,0 +1,302 @@
+/**
+ * The main-thread half of the journal: the group-commit policy. Records queue here while the journal
+ * worker writes and syncs the previous batch; when that sync returns, everything queued since goes out
+ * as the next batch (one write, one fdatasync). Batching therefore adapts to load with no timer.
+ *
+ * Named triggers (BookKeeper's journal has the same three), each with a counter in `stats`:
+ *   - idle:  nothing in flight, so a record is flushed at once (lowest latency at low load);
+ *   - synced: a sync completed and records were waiting;
+ *   - full:  a batch reached maxBatchBytes; the rest waits for the next round (bounds write size and the
+ *            window during which a batch can be torn by a crash).
+ * An optional maxWaitMicros holds an idle flush back briefly to let more records join; off by default
+ * (measured no gain with one sync in flight, docs/BENCHMARKS.md).
+ */
+import {Worker} from 'node:worker_threads'
+import {ErrorCode, LogError, fromSystemError} from '../errors.js'
+import {RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, recordBytes, writeRecordHeader, type RecordType} from './format.js'
+import type {FromJournal, JournalInit, ToJournal} from './messages.js'
+
+export interface JournalRecord {
+  type: RecordType
+  flags: number
+  digest: number
+  ledgerId: bigint
+  entryId: bigint
+  lac: bigint
+  payloadLen: number
+  /** What is stored after the header: the payload, possibly LZ4-compressed; empty for FENCE/DELETE. */
+  stored: Uint8Array
+  /**
+   * Called synchronously when the record's batch is durable, before any promise settles, so that the
+   * engine's index always matches the journal head at every turn of the event loop (what a checkpoint
+   * snapshots).
+   */
+  onDurable?: (loc: Location) => void
+}
+
+export interface Location {
+  segmentId: number
+  offset: number
+  /** Record bytes on disk, header and padding included. */
+  length: number
+}
+
+export interface JournalOptions {
+  dir: string
+  preallocBytes: number
+  maxSegmentBytes: number
+  maxBatchBytes: number
+  maxWaitMicros: number
+}
+
+export interface JournalStats {
+  batches: number
+  records: number
+  bytes: number
+  flushIdle: number
+  flushSynced: number
+  flushFull: number
+  lastSyncMicros: number
+  syncMicrosTotal: number
+  preallocMicrosTotal: number
+  queueDepth: number
+}
+
+export interface JournalEvents {
+  /** A batch became durable (for metrics and the diagnostics channel). */
+  onBatch?: (info: {records: number; bytes: number; syncMicros: number; writeMicros: number}) => void
+  /** The active segment was sealed at `end` and a new one started. */
+  onSealed?: (segmentId: number, end: number) => void
+  /** A batch failed (ENOSPC -> READ_ONLY, anything else -> IO). */
+  onFailure?: (err: LogError) => void
+}
+
+interface Pending {
+  rec: JournalRecord
+  bytes: number
+  resolve: (loc: Location) => void
+  reject: (err: Error) => void
+}
+
+interface InFlight {
+  seq: number
+  segmentId: number
+  position: number
+  items: Pending[]
+  bytes: number
+}
+
+export class Journal {
+  readonly stats: JournalStats = {
+    batches: 0, records: 0, bytes: 0, flushIdle: 0, flushSynced: 0, flushFull: 0,
+    lastSyncMicros: 0, syncMicrosTotal: 0, preallocMicrosTotal: 0, queueDepth: 0,
+  }
+
+  private readonly worker: Worker
+  private readonly opts: JournalOptions
+  private readonly events: JournalEvents
+  private queue: Pending[] = []
+  private queuedBytes = 0
+  private inFlight: InFlight | undefined
+  private spare: ArrayBuffer | undefined
+  private segmentId: number
+  private position: number
+  private seq: number
+  private waitTimer: NodeJS.Timeout | undefined
+  private closing: Promise<void> | undefined
+  private closed = false
+  private fatal: Error | undefined
+
+  private constructor(worker: Worker, opts: JournalOptions, events: JournalEvents, segmentId: number, position: number, nextSeq: number) {
+    this.worker = worker
+    this.opts = opts
+    this.events = events
+    this.segmentId = segmentId
+    this.position = position
+    this.seq = nextSeq
+    worker.on('message', (m: FromJournal) => this.onMessage(m))
+    worker.on('error', err => this.fail(new LogError(ErrorCode.INTERNAL, `journal worker crashed: ${err.message}`, {cause: err})))
+  }
+
+  /** Start the worker on segment `segmentId` (created when `create`), writing next at `position`. */
+  static async start(opts: JournalOptions, events: JournalEvents, at: {segmentId: number; position: number; nextSeq: number; create: boolean}): Promise<Journal> {
+    const init: JournalInit = {dir: opts.dir, preallocBytes: opts.preallocBytes}
+    const worker = new Worker(new URL('./journal-worker.js', import.meta.url), {workerData: init})
+    const opened = new Promise<void>((resolve, reject) => {
+      const onMsg = (m: FromJournal): void => {
+        worker.off('error', reject)
+        worker.off('message', onMsg)
+        if (m.type === 'opened') resolve()
+        else if (m.type === 'open-failed') reject(fromSystemError(Object.assign(new Error(m.message), {code: m.errno}), `opening segment ${at.segmentId}`))
+      }
+      worker.on('message', onMsg)
+      worker.once('error', reject)
+    })
+    worker.postMessage({type: 'open', segmentId: at.segmentId, create: at.create} satisfies ToJournal)
+    try {
+      await opened
+    } catch (err) {
+      await worker.terminate()
+      throw err
+    }
+    return new Journal(worker, opts, events, at.segmentId, at.create ? SEGMENT_HEADER_BYTES : at.position, at.nextSeq)
+  }
+
+  /** The position the next batch will be written at (everything before it is durable or in flight). */
+  get head(): {segmentId: number; offset: number; nextSeq: number} {
+    return {segmentId: this.segmentId, offset: this.position, nextSeq: this.seq}
+  }
+
+  get idle(): boolean {
+    return this.inFlight === undefined && this.queue.length === 0
+  }
+
+  append(rec: JournalRecord): Promise<Location> {
+    if (this.closed || this.closing) return Promise.reject(new LogError(ErrorCode.CLOSED, 'the journal is closed'))
+    if (this.fatal) return Promise.reject(this.fatal)
+    return new Promise<Location>((resolve, reject) => {
+      const bytes = recordBytes(rec.stored.length)
+      this.queue.push({rec, bytes, resolve, reject})
+      this.queuedBytes += bytes
+      this.stats.queueDepth = this.queue.length
+      if (this.inFlight === undefined) {
+        if (this.opts.maxWaitMicros > 0 && this.queuedBytes < this.opts.maxBatchBytes) {
+          this.waitTimer ??= setTimeout(() => this.flush('idle'), this.opts.maxWaitMicros / 1000)
+        } else {
+          this.flush('idle')
+        }
+      }
+    })
+  }
+
+  private flush(trigger: 'idle' | 'synced'): void {
+    if (this.waitTimer) {
+      clearTimeout(this.waitTimer)
+      this.waitTimer = undefined
+    }
+    if (this.inFlight !== undefined || this.queue.length === 0) return
+    // Take records up to maxBatchBytes (always at least one).
+    let take = 0
+    let bytes = 0
+    while (take < this.queue.length) {
+      const b = this.queue[take]!.bytes
+      if (take > 0 && bytes + b > this.opts.maxBatchBytes) break
+      bytes += b
+      take++
+    }
+    const items = take === this.queue.length ? this.queue : this.queue.slice(0, take)
+    this.queue = take === this.queue.length ? [] : this.queue.slice(take)
+    this.queuedBytes -= bytes
+    this.stats.queueDepth = this.queue.length
+    if (this.queue.length > 0) this.stats.flushFull++
+    else if (trigger === 'idle') this.stats.flushIdle++
+    else this.stats.flushSynced++
+
+    let segmentId = this.segmentId
+    let position = this.position
+    if (position + bytes > this.opts.maxSegmentBytes && position > SEGMENT_HEADER_BYTES) {
+      segmentId += 1 // roll: the worker seals the current file and creates the next one
+      position = SEGMENT_HEADER_BYTES
+    }
+    const seq = this.seq++
+    const ab = this.spare && this.spare.byteLength >= bytes ? this.spare : new ArrayBuffer(Math.max(bytes, 64 * 1024))
+    this.spare = undefined
+    const buf = Buffer.from(ab, 0, bytes)
+    let off = 0
+    for (const p of items) {
+      const r = p.rec
+      writeRecordHeader(buf, off, {type: r.type, flags: r.flags, digest: r.digest, ledgerId: r.ledgerId, entryId: r.entryId, lac: r.lac, batchSeq: BigInt(seq), payloadLen: r.payloadLen}, r.stored.length)
+      buf.set(r.stored, off + RECORD_HEADER_BYTES)
+      const end = off + RECORD_HEADER_BYTES + r.stored.length
+      buf.fill(0, end, off + p.bytes) // alignment padding
+      off += p.bytes
+    }
+    this.inFlight = {seq, segmentId, position, items, bytes}
+    this.worker.postMessage({type: 'write', seq, segmentId, position, buf: ab, length: bytes} satisfies ToJournal, [ab])
+  }
+
+  private onMessage(m: FromJournal): void {
+    if (m.type === 'closed' || m.type === 'opened' || m.type === 'open-failed') return
+    const batch = this.inFlight
+    if (!batch || batch.seq !== m.seq) return
+    this.inFlight = undefined
+    this.spare = m.buf
+    if (m.type === 'written') {
+      if (batch.segmentId !== this.segmentId) {
+        this.events.onSealed?.(this.segmentId, this.position)
+        this.segmentId = batch.segmentId
+      }
+      let off = batch.position
+      const locs: Location[] = []
+      for (const p of batch.items) {
+        const loc = {segmentId: batch.segmentId, offset: off, length: p.bytes}
+        p.rec.onDurable?.(loc)
+        locs.push(loc)
+        off += p.bytes
+      }
+      this.position = off
+      batch.items.forEach((p, i) => p.resolve(locs[i]!))
+      const s = this.stats
+      s.batches++
+      s.records += batch.items.length
+      s.bytes += batch.bytes
+      s.lastSyncMicros = m.syncMicros
+      s.syncMicrosTotal += m.syncMicros
+      s.preallocMicrosTotal += m.preallocMicros
+      this.events.onBatch?.({records: batch.items.length, bytes: batch.bytes, syncMicros: m.syncMicros, writeMicros: m.writeMicros})
+    } else {
+      const err = fromSystemError(Object.assign(new Error(m.message), {code: m.errno}), `journal write of ${batch.items.length} records`)
+      // If the worker already rolled to the new segment before failing, follow it there (the old one was
+      // synced and sealed by the roll); the failed batch's position is simply reused.
+      if (m.segmentId === batch.segmentId && batch.segmentId !== this.segmentId) {
+        this.events.onSealed?.(this.segmentId, this.position)
+        this.segmentId = batch.segmentId
+        this.position = batch.position
+      }
+      for (const p of batch.items) p.reject(err)
+      this.events.onFailure?.(err)
+    }
+    if (this.queue.length > 0) this.flush('synced')
+    else this.onDrained?.()
+  }
+
+  private onDrained: (() => void) | undefined
+
+  /** Reject everything queued (not in flight) with `err`, e.g. when the engine turns read-only. */
+  rejectQueued(err: LogError): void {
+    const q = this.queue
+    this.queue = []
+    this.queuedBytes = 0
+    this.stats.queueDepth = 0
+    for (const p of q) p.reject(err)
+  }
+
+  private fail(err: LogError): void {
+    this.fatal = err
+    const batch = this.inFlight
+    this.inFlight = undefined
+    if (batch) for (const p of batch.items) p.reject(err)
+    this.rejectQueued(err)
+    this.events.onFailure?.(err)
+  }
+
+  /** Wait for everything queued to become durable, then stop the worker. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.waitTimer) this.flush('idle')
+      if (!this.idle && !this.fatal) await new Promise<void>(resolve => { this.onDrained = resolve })
+      this.onDrained = undefined
+      if (!this.fatal) {
+        const closed = new Promise<void>(resolve => {
+          this.worker.on('message', (m: FromJournal) => { if (m.type === 'closed') resolve() })
+          this.worker.once('exit', () => resolve())
+        })
+        this.worker.postMessage({type: 'close'} satisfies ToJournal)
+        await closed
+      }
+      await this.worker.terminate()
+      this.closed = true
+    })()
+    return this.closing
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The in-memory index of one ledger on one bookie: entryId -> (segment, offset, record length), kept in
+ * parallel typed arrays sorted by entry id (24 bytes an entry, no per-entry objects, so millions of entries
+ * cost tens of MB and a checkpoint is a handful of memcpys). Entries almost always arrive in increasing
+ * order (appends go to the end); re-replication and striping gaps are handled by binary search + insert.
+ */
+export interface EntryLocation {
+  segmentId: number
+  offset: number
+  length: number
+  /** The entry's end-to-end digest, kept so that a repeated add can be answered without a disk read. */
+  digest: number
+}
+
+export interface IndexColumns {
+  ids: Float64Array
+  seg: Uint32Array
+  off: Uint32Array
+  len: Uint32Array
+  dig: Uint32Array
+}
+
+export class LedgerIndex {
+  fenced = false
+  /** Highest LAC seen on any entry of this ledger (-1 = none). */
+  lac = -1
+  /** Payload bytes (uncompressed) of the entries held. */
+  payloadBytes = 0
+  private ids: Float64Array
+  private seg: Uint32Array
+  private off: Uint32Array
+  private len: Uint32Array
+  private dig: Uint32Array
+  private n = 0
+
+  constructor(capacity = 16) {
+    this.ids = new Float64Array(capacity)
+    this.seg = new Uint32Array(capacity)
+    this.off = new Uint32Array(capacity)
+    this.len = new Uint32Array(capacity)
+    this.dig = new Uint32Array(capacity)
+  }
+
+  get size(): number {
+    return this.n
+  }
+
+  get lastEntryId(): number {
+    return this.n === 0 ? -1 : this.ids[this.n - 1]!
+  }
+
+  get firstEntryId(): number {
+    return this.n === 0 ? -1 : this.ids[0]!
+  }
+
+  /** Index of entryId, or -(insertion point) - 1 when absent. */
+  private find(entryId: number): number {
+    const n = this.n
+    if (n > 0 && this.ids[n - 1] === entryId) return n - 1
+    if (n === 0 || this.ids[n - 1]! < entryId) return -n - 1
+    let lo = 0
+    let hi = n - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      const v = this.ids[mid]!
+      if (v < entryId) lo = mid + 1
+      else if (v > entryId) hi = mid - 1
+      else return mid
+    }
+    return -lo - 1
+  }
+
+  get(entryId: number): EntryLocation | undefined {
+    const i = this.find(entryId)
+    return i < 0 ? undefined : this.at(i)
+  }
+
+  private at(i: number): EntryLocation {
+    return {segmentId: this.seg[i]!, offset: this.off[i]!, length: this.len[i]!, digest: this.dig[i]!}
+  }
+
+  has(entryId: number): boolean {
+    return this.find(entryId) >= 0
+  }
+
+  /** Set the location of entryId; returns the previous location when it replaced one. */
+  put(entryId: number, loc: EntryLocation): EntryLocation | undefined {
+    let i = this.find(entryId)
+    if (i >= 0) {
+      const prev = this.at(i)
+      this.set(i, entryId, loc)
+      return prev
+    }
+    i = -i - 1
+    if (this.n === this.ids.length) this.grow()
+    if (i < this.n) {
+      this.ids.copyWithin(i + 1, i, this.n)
+      this.seg.copyWithin(i + 1, i, this.n)
+      this.off.copyWithin(i + 1, i, this.n)
+      this.len.copyWithin(i + 1, i, this.n)
+      this.dig.copyWithin(i + 1, i, this.n)
+    }
+    this.set(i, entryId, loc)
+    this.n++
+    return undefined
+  }
+
+  private set(i: number, entryId: number, loc: EntryLocation): void {
+    this.ids[i] = entryId
+    this.seg[i] = loc.segmentId
+    this.off[i] = loc.offset
+    this.len[i] = loc.length
+    this.dig[i] = loc.digest
+  }
+
+  private grow(): void {
+    const cap = this.ids.length * 2
+    const grown = <T extends Float64Array | Uint32Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap)
+      b.set(a)
+      return b
+    }
+    this.ids = grown(this.ids, n => new Float64Array(n))
+    this.seg = grown(this.seg, n => new Uint32Array(n))
+    this.off = grown(this.off, n => new Uint32Array(n))
+    this.len = grown(this.len, n => new Uint32Array(n))
+    this.dig = grown(this.dig, n => new Uint32Array(n))
+  }
+
+  /** Entry ids in [from, to] (inclusive), ascending. */
+  idsInRange(from: number, to: number, limit: number): number[] {
+    let i = this.find(from)
+    if (i < 0) i = -i - 1
+    const out: number[] = []
+    while (i < this.n && this.ids[i]! <= to && out.length < limit) out.push(this.ids[i++]!)
+    return out
+  }
+
+  /** Visit every entry (for accounting and compaction). */
+  forEach(fn: (entryId: number, loc: EntryLocation) => void): void {
+    for (let i = 0; i < this.n; i++) fn(this.ids[i]!, this.at(i))
+  }
+
+  /** Raw arrays for a checkpoint (views, not copies). */
+  columns(): IndexColumns {
+    const n = this.n
+    return {ids: this.ids.subarray(0, n), seg: this.seg.subarray(0, n), off: this.off.subarray(0, n), len: this.len.subarray(0, n), dig: this.dig.subarray(0, n)}
+  }
+
+  static fromColumns(c: IndexColumns): LedgerIndex {
+    const x = new LedgerIndex(Math.max(16, c.ids.length))
+    x.ids.set(c.ids)
+    x.seg.set(c.seg)
+    x.off.set(c.off)
+    x.len.set(c.len)
+    x.dig.set(c.dig)
+    x.n = c.ids.length
+    return x
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Restart: rebuild EngineState from the last checkpoint plus the records written after it.
+ *
+ * - Segments the checkpoint covers are not read again; replay starts at the checkpoint's position.
+ * - A bad region at the end of the active (last) segment, or one inside its last batch, is a torn write
+ *   from a crash: nothing in it was acknowledged (acks follow the sync of a whole batch, and only one batch
+ *   is in flight). Its bytes are copied to torn/<segment>.<offset>.torn, then zeroed in place, and writing
+ *   resumes there.
+ * - Any other bad region is corruption of data that was once durable: it is reported (file, offset,
+ *   reason) and left as it is, replay resumes at the next valid record, and reads of entries in it fail
+ *   with BAD_CHECKSUM so that a client reads them from another replica.
+ */
+import {closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync, writeSync} from 'node:fs'
+import {join} from 'node:path'
+import {ErrorCode, LogError, isLogError} from '../errors.js'
+import {readCheckpoint, type CheckpointPosition} from './checkpoint.js'
+import {parseSegmentFileName, segmentFileName} from './format.js'
+import {scanSegment} from './scan.js'
+import {EngineState} from './state.js'
+
+export interface StorageProblem {
+  kind: 'torn-tail' | 'corruption' | 'missing-segment' | 'bad-checkpoint'
+  file: string
+  offset: number
+  bytes: number
+  reason: string
+  /** Where the cut bytes were kept (torn tails only). */
+  savedAs?: string
+}
+
+export interface ReplayResult {
+  state: EngineState
+  /** The active segment and where the next write goes (undefined: the directory holds no segment yet). */
+  head: {segmentId: number; offset: number} | undefined
+  lastSeq: bigint
+  problems: StorageProblem[]
+  replayedBytes: number
+  usedCheckpoint: boolean
+}
+
+export function listSegments(dir: string): number[] {
+  return readdirSync(join(dir, 'segments'))
+    .map(parseSegmentFileName)
+    .filter((id): id is number => id !== undefined)
+    .sort((a, b) => a - b)
+}
+
+function saveAndZero(dir: string, file: string, segmentId: number, offset: number, end: number): string {
+  const len = end - offset
+  const bytes = Buffer.alloc(len)
+  const fd = openSync(file, 'r+')
+  try {
+    let got = 0
+    while (got < len) {
+      const r = readSync(fd, bytes, got, len - got, offset + got)
+      if (r === 0) break
+      got += r
+    }
+    mkdirSync(join(dir, 'torn'), {recursive: true})
+    const saved = join(dir, 'torn', `${segmentFileName(segmentId)}.${offset}.torn`)
+    writeFileSync(saved, bytes.subarray(0, got), {flush: true})
+    writeSync(fd, Buffer.alloc(got), 0, got, offset)
+    fdatasyncSync(fd)
+    return saved
+  } finally {
+    closeSync(fd)
+  }
+}
+
+export function replay(dir: string): ReplayResult {
+  const problems: StorageProblem[] = []
+  let state = new EngineState()
+  let ckpt: CheckpointPosition | undefined
+  try {
+    ckpt = readCheckpoint(dir, state)
+  } catch (err) {
+    if (isLogError(err) && err.code === ErrorCode.BAD_FORMAT_VERSION) throw err
+    problems.push({kind: 'bad-checkpoint', file: join(dir, 'index.ckpt'), offset: 0, bytes: 0, reason: (err as Error).message})
+    state = new EngineState()
+    ckpt = undefined
+  }
+  const segments = listSegments(dir)
+  const present = new Set(segments)
+  for (const id of state.segments.keys()) {
+    if (!present.has(id)) {
+      problems.push({kind: 'missing-segment', file: join(dir, 'segments', segmentFileName(id)), offset: 0, bytes: 0, reason: 'segment named by the checkpoint is missing'})
+      state.segments.delete(id)
+    }
+  }
+  if (ckpt && !present.has(ckpt.segmentId)) {
+    // The checkpoint points into a file that is gone: trust nothing of it and replay everything there is.
+    problems.push({kind: 'bad-checkpoint', file: join(dir, 'index.ckpt'), offset: 0, bytes: 0, reason: `its segment ${ckpt.segmentId} is missing`})
+    state = new EngineState()
+    ckpt = undefined
+  }
+
+  let lastSeq = ckpt?.lastSeq ?? 0n
+  let replayedBytes = 0
+  let head: ReplayResult['head']
+  const last = segments.at(-1)
+  for (const id of segments) {
+    if (ckpt && id < ckpt.segmentId) continue
+    const file = join(dir, 'segments', segmentFileName(id))
+    const isLast = id === last
+    const from = ckpt && id === ckpt.segmentId ? ckpt.offset : undefined
+    const seg = state.segment(id)
+    let end = from ?? seg.end
+    for (const item of scanSegment(file, from === undefined ? {minSeq: lastSeq} : {from, minSeq: lastSeq})) {
+      if (item.kind === 'record') {
+        state.apply(item.header, {segmentId: id, offset: item.offset, length: item.length})
+        lastSeq = item.header.batchSeq
+        replayedBytes += item.length
+        end = item.offset + item.length
+      } else if (item.kind === 'bad') {
+        const torn = isLast && (item.trailing || (item.nextSeq !== undefined && item.nextSeq <= lastSeq + 1n))
+        if (torn) {
+          const savedAs = saveAndZero(dir, file, id, item.offset, item.end)
+          problems.push({kind: 'torn-tail', file, offset: item.offset, bytes: item.end - item.offset, reason: item.reason, savedAs})
+        } else {
+          problems.push({kind: 'corruption', file, offset: item.offset, bytes: item.end - item.offset, reason: item.reason})
+          end = item.end
+        }
+      }
+    }
+    seg.end = Math.max(seg.end, end)
+    seg.sealed = !isLast
+    if (isLast) head = {segmentId: id, offset: end}
+  }
+  if (head === undefined && ckpt) head = {segmentId: ckpt.segmentId, offset: ckpt.offset}
+  return {state, head, lastSeq, problems, replayedBytes, usedCheckpoint: ckpt !== undefined}
+}
+
+/** The data directory's format marker: refuse a directory written by another format version. */
+export function checkFormatMarker(dir: string, version: number): void {
+  const file = join(dir, 'FORMAT')
+  if (!existsSync(file)) {
+    writeFileSync(file, `logctl-data ${version}\n`, {flush: true})
+    return
+  }
+  const m = /^logctl-data (\d+)\s*$/.exec(readFileSync(file, 'utf8'))
+  if (!m) throw new LogError(ErrorCode.CORRUPT, `${file} is not a logctl format marker`, {detail: {file}})
+  if (Number(m[1]) !== version) {
+    throw new LogError(ErrorCode.BAD_FORMAT_VERSION, `${dir} holds on-disk format ${m[1]}; this logctl reads format ${version}`, {detail: {dir, version: Number(m[1])}})
+  }
+}
