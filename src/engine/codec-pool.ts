@@ -6,7 +6,7 @@
  * The pool is created on first use and belongs to one engine: no process-wide singleton.
  */
 import {Piscina} from 'piscina'
-import type {VerifyTask} from './codec-worker.js'
+import type {VerifyResult, VerifyTask} from './codec-worker.js'
 
 export interface VerifyItem {
   payload: Buffer
@@ -32,9 +32,10 @@ export class CodecPool {
       buf,
       items: items.map(it => ({off: it.payload.byteOffset, len: it.payload.length, ledgerId: it.ledgerId, entryId: it.entryId, lac: it.lac, digest: it.digest})),
     }
-    const res = (await this.pool.run(task, {transferList: [buf]})) as {buf: ArrayBuffer; bad: number[]}
+    const res = (await this.pool.run(task, {transferList: [buf]})) as VerifyResult
     this.offloaded++
-    return {bad: new Set(res.bad), payloads: task.items.map(it => Buffer.from(res.buf, it.off, it.len))}
+    const back = res instanceof ArrayBuffer ? res : res.buf
+    return {bad: new Set(res instanceof ArrayBuffer ? [] : res.bad), payloads: task.items.map(it => Buffer.from(back, it.off, it.len))}
   }
 
   async close(): Promise<void> {

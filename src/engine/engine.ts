@@ -455,11 +455,11 @@ export class StorageEngine {
    * Long poll: resolves with the ledger's LAC as soon as it exceeds `after`, or with the current value
    * (possibly -1) when `timeoutMs` passes first.
    */
-  waitForLac(ledgerIdIn: bigint, afterIn: bigint, timeoutMs: number): Promise<bigint> {
+  async waitForLac(ledgerIdIn: bigint, afterIn: bigint, timeoutMs: number): Promise<bigint> {
     const ledgerId = ids.ledgerId(ledgerIdIn)
     const after = Number(ids.lac(afterIn))
     const current = this.state.ledgers.get(ledgerId)?.lac ?? -1
-    if (current > after || timeoutMs <= 0) return Promise.resolve(BigInt(current))
+    if (current > after || timeoutMs <= 0) return BigInt(current)
     return new Promise<bigint>(resolve => {
       let set = this.waiters.get(ledgerId)
       if (!set) this.waiters.set(ledgerId, (set = new Set()))

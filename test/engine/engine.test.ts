@@ -1,0 +1,167 @@
+import t from 'tap'
+import {StorageEngine} from '../../src/engine/engine.js'
+import {ErrorCode} from '../../src/errors.js'
+import {entry, payloadFor, tempDir} from '../helpers/entries.js'
+
+const small = {maxSegmentBytes: 64 * 1024, preallocBytes: 64 * 1024, compactIntervalMs: 0}
+
+t.test('adds are readable, byte for byte, from cache and from disk after a restart', async t => {
+  const dir = tempDir(t)
+  let e = await StorageEngine.open({dir, ...small})
+  await Promise.all(Array.from({length: 500}, (_, i) => e.add(entry(7n, BigInt(i), {size: 300}))))
+  t.same((await e.read(7n, 42n)).payload, payloadFor(7n, 42n, 300))
+  t.same(e.ledger(7n), {ledgerId: 7n, fenced: false, lac: 498n, lastEntryId: 499n, entries: 500, bytes: 150000})
+  await e.close()
+  e = await StorageEngine.open({dir, ...small, writeCacheBytes: 0})
+  t.teardown(() => e.close())
+  for (const i of [0n, 1n, 250n, 499n]) t.same((await e.read(7n, i)).payload, payloadFor(7n, i, 300), `entry ${i} after restart`)
+  const range = await e.readRange(7n, 10n, 19n)
+  t.same(range.map(r => r.entryId), [10n, 11n, 12n, 13n, 14n, 15n, 16n, 17n, 18n, 19n])
+  t.ok(e.status().segments > 1, 'several segments were written')
+  t.same(e.problems, [])
+})
+
+t.test('the same entry added twice is idempotent; different content is a conflict', async t => {
+  const dir = tempDir(t)
+  const e = await StorageEngine.open({dir, ...small})
+  t.teardown(() => e.close())
+  const a = entry(1n, 0n)
+  await Promise.all([e.add(a), e.add(a)]) // the second joins the first while it is in flight
+  await e.add(a) // and once durable, is answered from the index
+  t.equal(e.ledger(1n).entries, 1)
+  await t.rejects(e.add(entry(1n, 0n, {payload: Buffer.from('other')})), {code: ErrorCode.ENTRY_CONFLICT})
+})
+
+t.test('fencing refuses ordinary adds, accepts recovery adds, and survives a restart', async t => {
+  const dir = tempDir(t)
+  let e = await StorageEngine.open({dir, ...small})
+  for (let i = 0n; i < 5n; i++) await e.add(entry(3n, i))
+  const info = await e.fence(3n)
+  t.equal(info.fenced, true)
+  t.equal(info.lastEntryId, 4n)
+  t.equal(info.lac, 3n)
+  await t.rejects(e.add(entry(3n, 5n)), {code: ErrorCode.FENCED})
+  await e.add({...entry(3n, 5n), recovery: true})
+  // Fencing a ledger this bookie has never seen creates it fenced (BookKeeper does the same).
+  t.equal((await e.fence(99n)).fenced, true)
+  await t.rejects(e.add(entry(99n, 0n)), {code: ErrorCode.FENCED})
+  await e.close()
+  e = await StorageEngine.open({dir, ...small})
+  t.teardown(() => e.close())
+  t.equal(e.ledger(3n).fenced, true)
+  t.equal(e.ledger(3n).lastEntryId, 5n)
+  await t.rejects(e.add(entry(3n, 6n)), {code: ErrorCode.FENCED})
+})
+
+t.test('deleting a ledger removes it now and after a restart; its id stays refused', async t => {
+  const dir = tempDir(t)
+  let e = await StorageEngine.open({dir, ...small})
+  for (let i = 0n; i < 10n; i++) await e.add(entry(5n, i))
+  await e.add(entry(6n, 0n))
+  await e.deleteLedger(5n)
+  await t.rejects(e.read(5n, 0n), {code: ErrorCode.NO_SUCH_LEDGER})
+  await t.rejects(e.add(entry(5n, 10n)), {code: ErrorCode.NO_SUCH_LEDGER})
+  await t.rejects(e.deleteLedger(12345n), {code: ErrorCode.NO_SUCH_LEDGER})
+  await e.close()
+  e = await StorageEngine.open({dir, ...small})
+  t.teardown(() => e.close())
+  await t.rejects(e.read(5n, 0n), {code: ErrorCode.NO_SUCH_LEDGER})
+  t.same(e.ledgers(), [6n])
+})
+
+t.test('LZ4 compression is transparent and skipped when it does not pay', async t => {
+  const dir = tempDir(t)
+  let e = await StorageEngine.open({dir, ...small, writeCacheBytes: 0})
+  const text = Buffer.from('{"level":"info","msg":"user logged in","user":"alice"}\n'.repeat(400)) // ~22 KiB: async path
+  const smallText = Buffer.from('{"level":"info","msg":"GET /health 200"}\n'.repeat(20)) // inline path
+  const random = Buffer.from(Array.from({length: 2000}, () => Math.floor(Math.random() * 256)))
+  await e.add({...entry(8n, 0n, {payload: text}), compress: true})
+  await e.add({...entry(8n, 1n, {payload: smallText}), compress: true})
+  await e.add({...entry(8n, 2n, {payload: random}), compress: true})
+  await e.close()
+  e = await StorageEngine.open({dir, ...small, writeCacheBytes: 0})
+  t.teardown(() => e.close())
+  t.same((await e.read(8n, 0n)).payload, text)
+  t.same((await e.read(8n, 1n)).payload, smallText)
+  t.same((await e.read(8n, 2n)).payload, random)
+  t.ok(e.status().diskBytes < text.length, 'the log-like payload was stored compressed')
+})
+
+t.test('bad input gets typed errors and the engine keeps serving', async t => {
+  const dir = tempDir(t)
+  const e = await StorageEngine.open({dir, ...small, maxEntryBytes: 1000})
+  t.teardown(() => e.close())
+  const ok = entry(1n, 0n)
+  await t.rejects(e.add({...ok, ledgerId: -1n}), {code: ErrorCode.OUT_OF_RANGE})
+  await t.rejects(e.add({...ok, ledgerId: 1n << 64n}), {code: ErrorCode.OUT_OF_RANGE})
+  await t.rejects(e.add({...ok, entryId: -5n}), {code: ErrorCode.OUT_OF_RANGE})
+  await t.rejects(e.add({...ok, entryId: 1n << 60n}), {code: ErrorCode.OUT_OF_RANGE})
+  await t.rejects(e.add({...ok, lac: -2n}), {code: ErrorCode.OUT_OF_RANGE})
+  await t.rejects(e.add({...ok, payload: 'text' as unknown as Buffer}), {code: ErrorCode.BAD_INPUT})
+  await t.rejects(e.add({...ok, ledgerId: 'x' as unknown as bigint}), {code: ErrorCode.BAD_INPUT})
+  await t.rejects(e.add({...ok, digest: 2 ** 33}), {code: ErrorCode.BAD_INPUT})
+  await t.rejects(e.add(null as unknown as typeof ok), {code: ErrorCode.BAD_INPUT})
+  await t.rejects(e.add(entry(1n, 1n, {size: 1001})), {code: ErrorCode.TOO_LARGE})
+  await t.rejects(e.add({...ok, digest: (ok.digest + 1) >>> 0}), {code: ErrorCode.BAD_CHECKSUM})
+  await t.rejects(e.read(1n, 0n), {code: ErrorCode.NO_SUCH_LEDGER})
+  await t.rejects(e.readRange(1n, 5n, 2n), {code: ErrorCode.OUT_OF_RANGE})
+  await e.add(ok)
+  await t.rejects(e.read(1n, 1n), {code: ErrorCode.NO_SUCH_ENTRY})
+  t.same((await e.read(1n, 0n)).payload, ok.payload, 'still serving after all of that')
+  await t.rejects(StorageEngine.open({dir: ''}), {code: ErrorCode.BAD_INPUT})
+  await t.rejects(StorageEngine.open({dir, maxEntryBytes: 5 * 1024 * 1024}), {code: ErrorCode.BAD_INPUT})
+  await t.rejects(StorageEngine.open({dir, compactThreshold: 2}), {code: ErrorCode.BAD_INPUT})
+})
+
+t.test('addBatch gives each entry its own outcome, inline and on the codec pool', async t => {
+  const dir = tempDir(t)
+  const e = await StorageEngine.open({dir, ...small, maxSegmentBytes: 4 * 1024 * 1024, verifyOffloadBytes: 64 * 1024})
+  t.teardown(() => e.close())
+  // One owned ArrayBuffer holding every payload, as a request body would: large enough to offload.
+  const body = Buffer.allocUnsafeSlow(40 * 4096)
+  const reqs = Array.from({length: 40}, (_, i) => {
+    const p = payloadFor(2n, BigInt(i), 4096)
+    p.copy(body, i * 4096)
+    return {...entry(2n, BigInt(i), {payload: body.subarray(i * 4096, (i + 1) * 4096)})}
+  })
+  reqs[7] = {...reqs[7]!, digest: (reqs[7]!.digest + 1) >>> 0}
+  const out = await e.addBatch(reqs, {transfer: body.buffer as ArrayBuffer})
+  t.equal(out[7]?.code, ErrorCode.BAD_CHECKSUM)
+  t.equal(out.filter(x => x === undefined).length, 39)
+  t.equal(e.status().codecOffloads, 1, 'verified on the pool')
+  t.same((await e.read(2n, 39n)).payload, payloadFor(2n, 39n, 4096))
+  // A small batch verifies inline; bad items fail alone.
+  const small2 = [entry(4n, 0n), {...entry(4n, 1n), entryId: -1n}, entry(4n, 2n)]
+  const out2 = await e.addBatch(small2)
+  t.same(out2.map(x => x?.code), [undefined, ErrorCode.OUT_OF_RANGE, undefined])
+  t.equal(e.status().codecOffloads, 1)
+})
+
+t.test('long poll on the LAC wakes on a new entry and times out otherwise', async t => {
+  const dir = tempDir(t)
+  const e = await StorageEngine.open({dir, ...small})
+  t.teardown(() => e.close())
+  await e.add(entry(9n, 0n, {lac: -1n}))
+  t.equal(await e.waitForLac(9n, -1n, 20), -1n, 'times out with the current value')
+  const waiting = e.waitForLac(9n, -1n, 10_000)
+  await e.add(entry(9n, 1n, {lac: 0n}))
+  t.equal(await waiting, 0n, 'woken by the entry that moved the LAC')
+  t.equal(await e.waitForLac(9n, -1n, 10_000), 0n, 'already beyond: immediate')
+  await t.rejects(e.waitForLac(9n, -2n, 10), {code: ErrorCode.OUT_OF_RANGE})
+})
+
+t.test('one process per data directory; several engines per process', async t => {
+  const a = tempDir(t)
+  const b = tempDir(t)
+  const ea = await StorageEngine.open({dir: a, ...small})
+  const eb = await StorageEngine.open({dir: b, ...small})
+  await t.rejects(StorageEngine.open({dir: a, ...small}), {code: ErrorCode.LOCKED})
+  await Promise.all([ea.add(entry(1n, 0n)), eb.add(entry(1n, 0n, {size: 10}))])
+  t.equal(ea.ledger(1n).bytes, 100)
+  t.equal(eb.ledger(1n).bytes, 10)
+  await ea.close()
+  await eb.close()
+  const again = await StorageEngine.open({dir: a, ...small})
+  await again.close()
+  await t.rejects(again.add(entry(1n, 1n)), {code: ErrorCode.CLOSED})
+})
