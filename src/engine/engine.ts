@@ -213,9 +213,8 @@ export class StorageEngine {
     try {
       checkFormatMarker(opts.dir, FORMAT_VERSION)
       const r = replay(opts.dir)
-      const create = r.head === undefined
-      const head = r.head ?? {segmentId: 1, offset: 0}
-      if (create) r.state.segment(1)
+      const head = r.head
+      if (head.create) r.state.segment(head.segmentId)
       let engine: StorageEngine | undefined
       const journal = await Journal.start(
         {dir: opts.dir, preallocBytes: opts.preallocBytes, maxSegmentBytes: opts.maxSegmentBytes, maxBatchBytes: opts.maxBatchBytes, maxWaitMicros: opts.maxWaitMicros},
@@ -228,7 +227,7 @@ export class StorageEngine {
           },
           onFailure: err => engine?.onJournalFailure(err),
         },
-        {segmentId: head.segmentId, position: head.offset, nextSeq: Number(r.lastSeq) + 1, create},
+        {segmentId: head.segmentId, position: head.offset, nextSeq: Number(r.lastSeq) + 1, create: head.create},
       )
       engine = new StorageEngine(opts, r.state, journal, r.problems, release)
       if (r.replayedBytes > 0) engine.bytesSinceCheckpoint = r.replayedBytes

@@ -10,12 +10,12 @@
  *   reason) and left as it is, replay resumes at the next valid record, and reads of entries in it fail
  *   with BAD_CHECKSUM so that a client reads them from another replica.
  */
-import {closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync, writeSync} from 'node:fs'
+import {closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 import {ErrorCode, LogError, isLogError} from '../errors.js'
 import {readCheckpoint, type CheckpointPosition} from './checkpoint.js'
 import {parseSegmentFileName, segmentFileName} from './format.js'
-import {scanSegment} from './scan.js'
+import {readSegmentHeader, scanSegment, type ScanItem} from './scan.js'
 import {EngineState} from './state.js'
 
 export interface StorageProblem {
@@ -30,8 +30,8 @@ export interface StorageProblem {
 
 export interface ReplayResult {
   state: EngineState
-  /** The active segment and where the next write goes (undefined: the directory holds no segment yet). */
-  head: {segmentId: number; offset: number} | undefined
+  /** The active segment and where the next write goes; `create` when that segment must be made first. */
+  head: {segmentId: number; offset: number; create: boolean}
   lastSeq: bigint
   problems: StorageProblem[]
   replayedBytes: number
@@ -87,16 +87,18 @@ export function replay(dir: string): ReplayResult {
       state.segments.delete(id)
     }
   }
-  if (ckpt && !present.has(ckpt.segmentId)) {
-    // The checkpoint points into a file that is gone: trust nothing of it and replay everything there is.
-    problems.push({kind: 'bad-checkpoint', file: join(dir, 'index.ckpt'), offset: 0, bytes: 0, reason: `its segment ${ckpt.segmentId} is missing`})
+  const ckptSegmentSize = ckpt && present.has(ckpt.segmentId) ? statSync(join(dir, 'segments', segmentFileName(ckpt.segmentId))).size : -1
+  if (ckpt && ckptSegmentSize < ckpt.offset) {
+    // The checkpoint points past the data there is (its file is gone or was cut short): trust nothing of
+    // it and replay everything there is.
+    problems.push({kind: 'bad-checkpoint', file: join(dir, 'index.ckpt'), offset: 0, bytes: 0, reason: `segment ${ckpt.segmentId} is missing or shorter than the checkpoint says`})
     state = new EngineState()
     ckpt = undefined
   }
 
   let lastSeq = ckpt?.lastSeq ?? 0n
   let replayedBytes = 0
-  let head: ReplayResult['head']
+  let head: ReplayResult['head'] | undefined
   const last = segments.at(-1)
   for (const id of segments) {
     if (ckpt && id < ckpt.segmentId) continue
@@ -105,28 +107,44 @@ export function replay(dir: string): ReplayResult {
     const from = ckpt && id === ckpt.segmentId ? ckpt.offset : undefined
     const seg = state.segment(id)
     let end = from ?? seg.end
+    try {
+      readSegmentHeader(file)
+    } catch (err) {
+      if (!isLogError(err) || err.code !== ErrorCode.CORRUPT) throw err
+      // An unreadable segment header: nothing in the file can be trusted or appended to. Report it, keep
+      // the file for the operator, and carry on with the others (writes go to a fresh segment).
+      problems.push({kind: 'corruption', file, offset: 0, bytes: 0, reason: err.message})
+      seg.sealed = true
+      continue
+    }
+    // Bad regions are judged once the whole segment is read: one inside the active segment is a torn
+    // write only if nothing after it comes from a later batch than the one that may have been torn.
+    const bads: Array<{item: Extract<ScanItem, {kind: 'bad'}>; seqBefore: bigint; maxAfter: bigint}> = []
     for (const item of scanSegment(file, from === undefined ? {minSeq: lastSeq} : {from, minSeq: lastSeq})) {
       if (item.kind === 'record') {
         state.apply(item.header, {segmentId: id, offset: item.offset, length: item.length})
         lastSeq = item.header.batchSeq
         replayedBytes += item.length
         end = item.offset + item.length
+        for (const b of bads) if (lastSeq > b.maxAfter) b.maxAfter = lastSeq
       } else if (item.kind === 'bad') {
-        const torn = isLast && (item.trailing || (item.nextSeq !== undefined && item.nextSeq <= lastSeq + 1n))
-        if (torn) {
-          const savedAs = saveAndZero(dir, file, id, item.offset, item.end)
-          problems.push({kind: 'torn-tail', file, offset: item.offset, bytes: item.end - item.offset, reason: item.reason, savedAs})
-        } else {
-          problems.push({kind: 'corruption', file, offset: item.offset, bytes: item.end - item.offset, reason: item.reason})
-          end = item.end
-        }
+        bads.push({item, seqBefore: lastSeq, maxAfter: 0n})
+      }
+    }
+    for (const {item, seqBefore, maxAfter} of bads) {
+      if (isLast && (item.trailing || maxAfter <= seqBefore + 1n)) {
+        const savedAs = saveAndZero(dir, file, id, item.offset, item.end)
+        problems.push({kind: 'torn-tail', file, offset: item.offset, bytes: item.end - item.offset, reason: item.reason, savedAs})
+      } else {
+        problems.push({kind: 'corruption', file, offset: item.offset, bytes: item.end - item.offset, reason: item.reason})
+        if (item.end > end) end = item.end
       }
     }
     seg.end = Math.max(seg.end, end)
     seg.sealed = !isLast
-    if (isLast) head = {segmentId: id, offset: end}
+    if (isLast) head = {segmentId: id, offset: end, create: false}
   }
-  if (head === undefined && ckpt) head = {segmentId: ckpt.segmentId, offset: ckpt.offset}
+  head ??= {segmentId: (last ?? 0) + 1, offset: 0, create: true}
   return {state, head, lastSeq, problems, replayedBytes, usedCheckpoint: ckpt !== undefined}
 }
 

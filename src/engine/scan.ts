@@ -76,6 +76,18 @@ export interface ScanOptions {
   minSeq?: bigint
 }
 
+/** Read and check just the segment header (throws CORRUPT / BAD_FORMAT_VERSION). */
+export function readSegmentHeader(path: string): {segmentId: number; createdAt: number} {
+  const fd = openSync(path, 'r')
+  try {
+    const b = Buffer.alloc(SEGMENT_HEADER_BYTES)
+    readSync(fd, b, 0, b.length, 0)
+    return decodeSegmentHeader(b, path)
+  } finally {
+    closeSync(fd)
+  }
+}
+
 export function* scanSegment(path: string, opts: ScanOptions = {}): Generator<ScanItem> {
   const fd = openSync(path, 'r')
   try {
