@@ -1,0 +1,71 @@
+// Disk full on a real small filesystem (a tmpfs mounted for the test; CI runs as root): adds fail with
+// READ_ONLY, reads keep working, nothing acknowledged is lost, and adds resume once space returns.
+import t from 'tap'
+import {execFileSync} from 'node:child_process'
+import {subscribe, unsubscribe} from 'node:diagnostics_channel'
+import {mkdirSync, unlinkSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {StorageEngine} from '../../src/engine/engine.js'
+import {ErrorCode} from '../../src/errors.js'
+import {entry, payloadFor, tempDir} from '../helpers/entries.js'
+
+function mountTmpfs(t: {teardown: (fn: () => void) => void}, sizeKiB: number): string {
+  const mnt = tempDir(t, 'logctl-enospc-')
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k`, 'tmpfs', mnt])
+  t.teardown(() => {
+    execFileSync('umount', ['-l', mnt])
+  })
+  return mnt
+}
+
+for (const preallocBytes of [64 * 1024, 0]) {
+  t.test(`ENOSPC turns the engine read-only, then writable again (preallocBytes ${preallocBytes})`, async t => {
+    const mnt = mountTmpfs(t, 1536)
+    const dir = join(mnt, 'data')
+    mkdirSync(dir)
+    const filler = join(mnt, 'filler')
+    writeFileSync(filler, Buffer.alloc(512 * 1024, 1))
+    const e = await StorageEngine.open({dir, preallocBytes, maxSegmentBytes: 256 * 1024, maxBatchBytes: 64 * 1024, compactIntervalMs: 0, readOnlyProbeMs: 20, minFreeBytes: 256 * 1024, checkpointBytes: 1 << 30})
+    t.teardown(() => e.close())
+    const acked: bigint[] = []
+    let firstError: {code?: string} | undefined
+    for (let i = 0n; i < 3000n && !firstError; i += 8n) {
+      const batch = Array.from({length: 8}, (_, k) => i + BigInt(k))
+      const results = await Promise.allSettled(batch.map(id => e.add(entry(1n, id, {size: 1000}))))
+      results.forEach((r, k) => {
+        if (r.status === 'fulfilled') acked.push(batch[k]!)
+        else firstError ??= r.reason as {code?: string}
+      })
+    }
+    t.equal(firstError?.code, ErrorCode.READ_ONLY, 'the disk filled up and adds failed with READ_ONLY')
+    t.ok(e.readOnly, 'the engine says it is read-only')
+    t.ok(acked.length > 100, `${acked.length} entries were acknowledged first`)
+    await t.rejects(e.add(entry(2n, 0n)), {code: ErrorCode.READ_ONLY}, 'further adds fail fast')
+    for (const id of acked) {
+      if (!(await e.read(1n, id)).payload.equals(payloadFor(1n, id, 1000))) t.fail(`entry ${id} differs`)
+    }
+    t.pass('every acknowledged entry still reads back while read-only')
+
+    const writable = new Promise<void>(resolve => {
+      const onMsg = (m: unknown): void => {
+        if ((m as {readOnly?: boolean}).readOnly === false) {
+          unsubscribe('logctl:engine:read-only', onMsg)
+          resolve()
+        }
+      }
+      subscribe('logctl:engine:read-only', onMsg)
+    })
+    unlinkSync(filler)
+    await writable
+    t.notOk(e.readOnly, 'writable again once space returned')
+    const next = BigInt(acked.length) + 10_000n
+    await e.add(entry(1n, next, {size: 1000}))
+    await e.close()
+    const again = await StorageEngine.open({dir, preallocBytes, compactIntervalMs: 0})
+    for (const id of [...acked, next]) {
+      if (!(await again.read(1n, id)).payload.equals(payloadFor(1n, id, 1000))) t.fail(`entry ${id} differs after restart`)
+    }
+    t.same(again.problems.filter(p => p.kind === 'corruption'), [], 'no corruption after the full disk')
+    await again.close()
+  })
+}
