@@ -474,6 +474,23 @@ export class StorageEngine {
     })
   }
 
+  /**
+   * Explicit LAC from the writer (BookKeeper's WRITE_LAC): lets tailing readers see the last entries while
+   * the writer is idle, when no later entry carries the LAC piggybacked. A hint kept in memory only: after
+   * a restart the LAC is again the highest one journaled with an entry, which is never above the truth.
+   */
+  updateLac(ledgerIdIn: bigint, lacIn: bigint): bigint {
+    const ledgerId = ids.ledgerId(ledgerIdIn)
+    const lac = Number(ids.lac(lacIn))
+    if (this.state.tombstones.has(ledgerId)) throw new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${ledgerId} was deleted`, {detail: {ledgerId: String(ledgerId)}})
+    const l = this.state.ledgerFor(ledgerId)
+    if (lac > l.lac) {
+      l.lac = lac
+      this.notifyLac(ledgerId)
+    }
+    return BigInt(l.lac)
+  }
+
   private notifyLac(ledgerId: bigint): void {
     const set = this.waiters.get(ledgerId)
     if (!set) return
