@@ -3,7 +3,6 @@ import {runEngineDemo, type DemoResult} from '../demo/engine-demo.js'
 import {BaseCommand, ledgerFlag} from './base.js'
 
 export default class Demo extends BaseCommand {
-  static override hidden = false
   static override summary = 'Run the storage engine on this machine: durable appends, read-back, restart, verify'
   static override description = `Appends entries to a ledger in a local data directory, each acknowledged only after fdatasync
 (group commit), reads every one back, restarts the engine, and verifies the directory. Prints throughput

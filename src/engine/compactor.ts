@@ -74,15 +74,17 @@ export class Compactor {
       done.push(id)
     }
     if (done.length === 0) return result
-    // The checkpoint must not reference the old files before they go; replay would also cope without
-    // it (every record that matters was copied forward), it is just faster with it.
+    // Forget the old segments first (the index no longer points into them), so that the checkpoint written
+    // next doesn't name files that are about to go; replay would also cope without the checkpoint (every
+    // record that matters was copied forward), it is just faster with it.
+    for (const id of done) {
+      result.bytesFreed += this.d.state.segments.get(id)?.end ?? 0
+      this.d.state.segments.delete(id)
+    }
     await this.d.checkpoint()
     for (const id of done) {
-      const s = this.d.state.segments.get(id)
       await this.d.dropReader(id)
       unlinkSync(join(this.d.dir, 'segments', segmentFileName(id)))
-      this.d.state.segments.delete(id)
-      result.bytesFreed += s?.end ?? 0
       result.segmentsRemoved.push(id)
     }
     const dfd = openSync(join(this.d.dir, 'segments'), 'r')

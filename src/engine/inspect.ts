@@ -4,26 +4,36 @@
  * zeroes, moves or creates a file — so it is safe on the directory of a stopped bookie, on a copy taken
  * off a failing disk, and (with a racy tail) next to a running one.
  *
- * verifyDataDir scans EVERY segment from its header to its end (a checkpoint is checked but never used
- * as a shortcut) and rebuilds the state the way replay would (EngineState.apply, so DELETE drops a
- * ledger, a compacted copy replaces its original). A bad region is classified with replay's facts:
+ * verifyDataDir scans EVERY segment from its header to its end (a checkpoint is checked, never used as a
+ * shortcut) and rebuilds the state the way replay would (EngineState.apply: DELETE drops a ledger, a
+ * compacted copy replaces its original). Bad regions are classified with the facts replay uses — only
+ * one batch is in flight and acks follow its sync, so only the last batch of the last segment can be
+ * torn — plus the checkpoint's position:
  *
- *   - torn-tail: in the last segment, either nothing valid follows it, or it lies inside the segment's
- *     final batch (the records after it all belong to one batch, the next one or the one it interrupts).
- *     Only one batch is in flight and acks follow its sync, so nothing in a torn tail was acknowledged;
- *     the bookie cuts it (keeping a copy under torn/) the next time it starts.
- *   - corruption: any other bad region, i.e. damage to data that was once durable.
- *   - bad-checkpoint / unknown-format / missing-segment: index.ckpt fails its checks, a file carries a
- *     format version this logctl does not read, or the checkpoint's index points into a segment that
- *     is gone.
- * The stricter "final batch" test for regions followed by valid records is deliberate: replay.ts only
- * compares the batch number after the region with the one before it.
+ *   torn-tail   in the last segment, nothing valid follows it, or it lies inside the segment's final
+ *               batch (the records after it all belong to that one batch, which is the one it interrupts
+ *               or the next); and it lies after the checkpoint's position, if the checkpoint is in that
+ *               segment (the journal head a checkpoint records only advances once a batch is durable, so
+ *               everything before it was acknowledged). Nothing in a torn tail was acknowledged; the
+ *               bookie cuts it (keeping a copy under torn/) when it next starts.
+ *   corruption  any other bad region: damage to data that was once durable. Also: the checkpoint's
+ *               segment holds records only up to an offset before the checkpoint's position (records cut
+ *               off at a record boundary, or zeroed), an unreadable segment header, an unreadable FORMAT
+ *               marker.
+ *   bad-checkpoint / unknown-format / missing-segment: index.ckpt fails its checks, a file carries a
+ *               format version this logctl does not read, the checkpoint's index points into a segment
+ *               that is gone.
+ * Every torn-tail here is also a torn tail to replay; the reverse does not hold, and verify reports those
+ * cases as corruption because acknowledged data is involved: replay.ts accepts any region followed only
+ * by batches <= the one before it + 1 (so a damaged record inside the next-to-last batch counts as torn),
+ * and when the checkpoint's segment is shorter than its position it drops the checkpoint (bad-checkpoint)
+ * and then treats the cut tail as torn.
  */
 import {existsSync, readFileSync, statSync, type Stats} from 'node:fs'
 import {join} from 'node:path'
 import {ErrorCode, LogError, fromSystemError, isLogError} from '../errors.js'
-import {CHECKPOINT_FILE, decodeCheckpoint} from './checkpoint.js'
-import {FORMAT_VERSION, RecordFlag, RecordType, segmentFileName, type RecordHeader} from './format.js'
+import {CHECKPOINT_FILE, decodeCheckpoint, type CheckpointPosition} from './checkpoint.js'
+import {FORMAT_VERSION, RecordFlag, RecordType, SEGMENT_HEADER_BYTES, segmentFileName, type RecordHeader} from './format.js'
 import {listSegments} from './replay.js'
 import {scanSegment, type ScanItem} from './scan.js'
 import {EngineState} from './state.js'
@@ -49,7 +59,7 @@ export interface VerifySummary {
   ledgers: number
   deletedLedgers: number
   fencedLedgers: number
-  /** Entries held by those ledgers (a compacted copy and its original count once). */
+  /** Readable entries of those ledgers (a compacted copy and its original count once; entries inside damaged regions do not count). */
   entries: number
   /** Uncompressed payload bytes of those entries. */
   bytes: number
@@ -92,8 +102,8 @@ export interface SkippedRegion {
 }
 
 export interface DumpOptions {
-  /** Only this ledger's records. */
-  ledger?: bigint
+  /** Only this ledger's records (undefined: all). */
+  ledger?: bigint | undefined
   /** Called for every region that holds no valid record (dump skips it; verify classifies it). */
   onSkipped?: (region: SkippedRegion) => void
 }
@@ -171,7 +181,14 @@ function lockOwner(dir: string): number | null {
   }
 }
 
-function checkCheckpoint(dir: string, present: ReadonlySet<number>, problems: VerifyProblem[]): VerifySummary['checkpoint'] {
+interface CheckpointCheck {
+  present: boolean
+  valid: boolean
+  /** Where the journal stood when it was written (valid checkpoints only). */
+  position?: CheckpointPosition
+}
+
+function checkCheckpoint(dir: string, present: ReadonlySet<number>, problems: VerifyProblem[]): CheckpointCheck {
   const path = join(dir, CHECKPOINT_FILE)
   if (!existsSync(path)) return {present: false, valid: false}
   let bytes: Buffer
@@ -181,17 +198,17 @@ function checkCheckpoint(dir: string, present: ReadonlySet<number>, problems: Ve
     throw fromSystemError(err, path)
   }
   const state = new EngineState()
-  let segmentId: number
+  let position: CheckpointPosition
   try {
-    segmentId = decodeCheckpoint(bytes, state, path).segmentId
+    position = decodeCheckpoint(bytes, state, path)
   } catch (err) {
     if (!isLogError(err)) throw err
     const kind = err.code === ErrorCode.BAD_FORMAT_VERSION ? 'unknown-format' : 'bad-checkpoint'
     problems.push({kind, file: CHECKPOINT_FILE, offset: 0, bytes: 0, reason: reasonOf(err, path)})
     return {present: true, valid: false}
   }
-  if (!present.has(segmentId)) {
-    problems.push({kind: 'bad-checkpoint', file: CHECKPOINT_FILE, offset: 0, bytes: 0, reason: `it covers the journal up to segment ${segmentId}, which is missing`})
+  if (!present.has(position.segmentId)) {
+    problems.push({kind: 'bad-checkpoint', file: CHECKPOINT_FILE, offset: 0, bytes: 0, reason: `it covers the journal up to segment ${position.segmentId}, which is missing`})
     return {present: true, valid: false}
   }
   // Only the index matters: the segment table may still list files compaction removed after writing it.
@@ -203,7 +220,7 @@ function checkCheckpoint(dir: string, present: ReadonlySet<number>, problems: Ve
     if (present.has(id)) continue
     problems.push({kind: 'missing-segment', file: join('segments', segmentFileName(id)), offset: 0, bytes: 0, reason: `the checkpoint's index points ${n} entries into it, but the file is gone`})
   }
-  return {present: true, valid: true}
+  return {present: true, valid: true, position}
 }
 
 type Visit =
@@ -245,31 +262,51 @@ export function verifyDataDir(dir: string): VerifySummary {
   const problems = checkDataDir(dir)
   const ids = segments(dir)
   const checkpoint = checkCheckpoint(dir, new Set(ids), problems)
+  // The journal head a checkpoint records only advances once a batch is durable: every byte before it
+  // in its segment was acknowledged, so nothing there can be a torn write.
+  const durable = checkpoint.position
   const state = new EngineState()
   const last = ids.at(-1)
   let records = 0
   // Bad regions of the last segment wait until its final batch number is known.
   const lastBad: Array<{file: string; item: Extract<ScanItem, {kind: 'bad'}>; seqBefore: bigint}> = []
   let finalSeq = 0n
+  // How far the checkpoint's segment really holds records, and whether something unreadable follows.
+  let durableEnd = SEGMENT_HEADER_BYTES
+  let durableTail: 'clean' | 'bad' | 'unreadable' = 'clean'
   for (const v of walk(dir, ids)) {
     const file = join('segments', segmentFileName(v.segmentId))
+    const inDurable = v.segmentId === durable?.segmentId
     if ('unreadable' in v) {
       const kind = v.unreadable.code === ErrorCode.BAD_FORMAT_VERSION ? 'unknown-format' : 'corruption'
       problems.push({kind, file, offset: 0, bytes: 0, reason: v.unreadable.message})
+      if (inDurable) durableTail = 'unreadable'
     } else if (v.item.kind === 'record') {
       state.apply(v.item.header, {segmentId: v.segmentId, offset: v.item.offset, length: v.item.length})
       records++
       finalSeq = v.item.header.batchSeq
-    } else if (v.segmentId === last) {
-      lastBad.push({file, item: v.item, seqBefore: v.seqBefore})
+      if (inDurable) {
+        durableEnd = v.item.offset + v.item.length
+        durableTail = 'clean'
+      }
     } else {
-      problems.push({kind: 'corruption', file, offset: v.item.offset, bytes: v.item.end - v.item.offset, reason: v.item.reason})
+      if (inDurable) durableTail = 'bad'
+      if (v.segmentId === last) lastBad.push({file, item: v.item, seqBefore: v.seqBefore})
+      else problems.push({kind: 'corruption', file, offset: v.item.offset, bytes: v.item.end - v.item.offset, reason: v.item.reason})
     }
   }
   for (const {file, item, seqBefore} of lastBad) {
     const insideFinalBatch = item.nextSeq !== undefined && item.nextSeq <= seqBefore + 1n && item.nextSeq === finalSeq
-    const kind = item.trailing || insideFinalBatch ? 'torn-tail' : 'corruption'
-    problems.push({kind, file, offset: item.offset, bytes: item.end - item.offset, reason: item.reason})
+    const acknowledged = durable !== undefined && durable.segmentId === last && item.offset < durable.offset
+    const kind = (item.trailing || insideFinalBatch) && !acknowledged ? 'torn-tail' : 'corruption'
+    const reason = acknowledged ? `${item.reason}; the checkpoint says this segment was durable up to offset ${durable.offset}` : item.reason
+    problems.push({kind, file, offset: item.offset, bytes: item.end - item.offset, reason})
+  }
+  if (durable && durableTail === 'clean' && durableEnd < durable.offset) {
+    // Whole records are gone from the end of the checkpoint's segment (cut at a record boundary, or
+    // zeroed): nothing is left that looks bad, only the checkpoint remembers them.
+    problems.push({kind: 'corruption', file: join('segments', segmentFileName(durable.segmentId)), offset: durableEnd, bytes: durable.offset - durableEnd,
+      reason: `records end here, but the checkpoint says this segment was durable up to offset ${durable.offset}: acknowledged records are missing`})
   }
 
   let entries = 0
@@ -291,7 +328,7 @@ export function verifyDataDir(dir: string): VerifySummary {
     bytes,
     records,
     problems,
-    checkpoint,
+    checkpoint: {present: checkpoint.present, valid: checkpoint.valid},
     lockedBy: lockOwner(dir),
   }
 }

@@ -87,10 +87,15 @@ export function replay(dir: string): ReplayResult {
       state.segments.delete(id)
     }
   }
-  const ckptSegmentSize = ckpt && present.has(ckpt.segmentId) ? statSync(join(dir, 'segments', segmentFileName(ckpt.segmentId))).size : -1
+  // Everything before the checkpoint's position was durable (acknowledged) when it was taken: damage there is
+  // never a torn write, even if the checkpoint itself can't be used.
+  const durableFloor = ckpt ? {segmentId: ckpt.segmentId, offset: ckpt.offset} : {segmentId: 0, offset: 0}
+  const ckptFile = ckpt ? join(dir, 'segments', segmentFileName(ckpt.segmentId)) : ''
+  const ckptSegmentSize = ckpt && present.has(ckpt.segmentId) ? statSync(ckptFile).size : -1
   if (ckpt && ckptSegmentSize < ckpt.offset) {
-    // The checkpoint points past the data there is (its file is gone or was cut short): trust nothing of
-    // it and replay everything there is.
+    // The checkpoint points past the data there is (its file is gone or was cut short): acknowledged data is
+    // missing. Report it, trust nothing of the checkpoint, and replay everything there is.
+    problems.push({kind: 'corruption', file: ckptFile, offset: Math.max(0, ckptSegmentSize), bytes: ckpt.offset - Math.max(0, ckptSegmentSize), reason: `segment ${ckpt.segmentId} is missing or shorter than the checkpoint says (acknowledged data lost)`})
     problems.push({kind: 'bad-checkpoint', file: join(dir, 'index.ckpt'), offset: 0, bytes: 0, reason: `segment ${ckpt.segmentId} is missing or shorter than the checkpoint says`})
     state = new EngineState()
     ckpt = undefined
@@ -132,7 +137,11 @@ export function replay(dir: string): ReplayResult {
       }
     }
     for (const {item, seqBefore, maxAfter} of bads) {
-      if (isLast && (item.trailing || maxAfter <= seqBefore + 1n)) {
+      // Torn only where acknowledged data can't be: past the checkpoint's (durable) position, and either
+      // at the very end or followed by records of just one batch, the one right after the last good record.
+      const pastDurable = id > durableFloor.segmentId || (id === durableFloor.segmentId && item.offset >= durableFloor.offset)
+      const oneBatchAfter = item.nextSeq === maxAfter && maxAfter <= seqBefore + 1n
+      if (isLast && pastDurable && (item.trailing || oneBatchAfter)) {
         const savedAs = saveAndZero(dir, file, id, item.offset, item.end)
         problems.push({kind: 'torn-tail', file, offset: item.offset, bytes: item.end - item.offset, reason: item.reason, savedAs})
       } else {

@@ -122,7 +122,10 @@ export function* scanSegment(path: string, opts: ScanOptions = {}): Generator<Sc
         lastNonZero = next
       }
       if (!found) {
-        yield {kind: 'bad', offset: pos, end: Math.min(lastNonZero, w.size), reason: p.reason, trailing: true, nextSeq: undefined}
+        // A last partial word past the 8-byte steps belongs to the region too if it holds anything.
+        const tail = w.get(next, w.size - next)
+        const end = tail.some(b => b !== 0) ? w.size : Math.min(lastNonZero, w.size)
+        yield {kind: 'bad', offset: pos, end, reason: p.reason, trailing: true, nextSeq: undefined}
         return
       }
       yield {kind: 'bad', offset: pos, end: next, reason: p.reason, trailing: false, nextSeq: found.header.batchSeq}

@@ -17,6 +17,7 @@ const N = 400n
 async function populate(dir: string): Promise<string[]> {
   const e = await StorageEngine.open({dir, ...opts})
   for (let i = 0n; i < N; i += 20n) await Promise.all(Array.from({length: 20}, (_, k) => e.add(entry(1n, i + BigInt(k), {size: 300}))))
+  await e.add(entry(3n, 0n, {size: 300})) // a last batch of its own, after the 20-entry rounds
   await e.close()
   return readdirSync(join(dir, 'segments')).sort().map(f => join(dir, 'segments', f))
 }
@@ -71,6 +72,18 @@ const cases: Case[] = [
     expect: {problem: 'torn-tail'},
   },
   {
+    // What broke: data cut from below the checkpoint's position (acknowledged once) was treated as a torn
+    // tail after the checkpoint was distrusted.
+    name: 'the last segment cut short below the checkpoint position is corruption, not a torn tail',
+    damage: segs => {
+      const last = segs.at(-1)!
+      const ids = entriesIn(last)
+      truncateSync(last, statSync(last).size - 1000)
+      return ids
+    },
+    expect: {problem: 'corruption'},
+  },
+  {
     name: 'junk appended after the last record',
     damage: segs => {
       appendFileSync(segs.at(-1)!, Buffer.from('this is not a record, just junk written by a crash'.repeat(20)))
@@ -116,6 +129,23 @@ const cases: Case[] = [
       const id = entryAt(last, SEGMENT_HEADER_BYTES + 2 * REC)
       flip(last, SEGMENT_HEADER_BYTES + 2 * REC + 8) // the record type
       return [id]
+    },
+    expect: {problem: 'corruption', readErrors: ErrorCode.NO_SUCH_ENTRY},
+  },
+  {
+    // What broke: a damaged record inside the next-to-last batch, followed by the rest of that batch and by
+    // the last batch, was taken for a torn write and zeroed, although that batch had been acknowledged.
+    name: 'a flipped byte inside the next-to-last batch of the active segment is corruption, not a torn tail',
+    damage: (segs, dir) => {
+      unlinkSync(join(dir, 'index.ckpt'))
+      const last = segs.at(-1)!
+      const recs = [...scanSegment(last)].flatMap(i => (i.kind === 'record' ? [i] : []))
+      const lastSeq = recs.at(-1)!.header.batchSeq
+      const batch = recs.filter(r => r.header.batchSeq === lastSeq - 1n)
+      if (batch.length < 3) throw new Error(`the next-to-last batch has only ${batch.length} records`)
+      const victim = batch[1]!
+      flip(last, victim.offset + 8)
+      return [victim.header.entryId]
     },
     expect: {problem: 'corruption', readErrors: ErrorCode.NO_SUCH_ENTRY},
   },
