@@ -1,0 +1,173 @@
+/**
+ * Reading a ledger (BookKeeper's ReadHandle). Readers see entries up to the last confirmed one: the
+ * metadata's lastEntryId once the ledger is CLOSED, otherwise the highest LAC the bookies report (they learn
+ * it from the LAC piggybacked on every add, and from the writer's explicit LAC when it goes idle). Every
+ * entry's digest is checked; an entry missing or corrupt on one bookie is read from the next bookie of its
+ * write set. follow() tails an open ledger by long-polling the LAC.
+ */
+import {entryDigest} from '../checksum.js'
+import {ErrorCode, LogError} from '../errors.js'
+import * as ids from '../ids.js'
+import type {LedgerMetadata, MetadataStore, Versioned} from '../meta/store.js'
+import type {ReadEntry} from '../net/bookie-client.js'
+import type {BookiePool} from './bookies.js'
+import {asLogError} from './ledger-writer.js'
+import {bookiesFor, ensembleFor} from './quorum.js'
+
+export interface ReadOptions {
+  /** Entries per range request (default 256). */
+  chunkEntries?: number
+  /** Bytes per range response at most (default 4 MiB). */
+  maxBytes?: number
+}
+
+export interface FollowOptions {
+  from?: bigint
+  /** Stop after this entry (default: follow until the ledger is closed and read to its end). */
+  to?: bigint
+  /** Long-poll wait per request (default 1000 ms). */
+  pollMs?: number
+  signal?: AbortSignal
+}
+
+export class LedgerReader {
+  readonly ledgerId: bigint
+  private meta: Versioned<LedgerMetadata>
+  private lac: bigint
+
+  constructor(meta: Versioned<LedgerMetadata>, private readonly store: MetadataStore, private readonly pool: BookiePool, private readonly o: ReadOptions = {}) {
+    this.meta = meta
+    this.ledgerId = meta.value.ledgerId
+    this.lac = meta.value.state === 'CLOSED' ? meta.value.lastEntryId : -1n
+  }
+
+  get metadata(): LedgerMetadata {
+    return this.meta.value
+  }
+
+  get closed(): boolean {
+    return this.meta.value.state === 'CLOSED'
+  }
+
+  /** The highest entry id a reader may see now. */
+  get lastConfirmed(): bigint {
+    return this.closed ? this.meta.value.lastEntryId : this.lac
+  }
+
+  /** Re-read the metadata and ask the bookies of the last ensemble for their LAC; returns lastConfirmed. */
+  async refresh(waitMs = 0): Promise<bigint> {
+    this.meta = await this.store.getLedger(this.ledgerId)
+    if (this.closed) return this.lastConfirmed
+    const ens = this.meta.value.ensembles.at(-1)!
+    const answers = await Promise.allSettled(ens.bookies.map(async b => (await this.pool.client(b)).readLac(this.ledgerId, this.lac, waitMs)))
+    for (const a of answers) if (a.status === 'fulfilled' && a.value.lac > this.lac) this.lac = a.value.lac
+    return this.lastConfirmed
+  }
+
+  /** Entries from..to (inclusive), all of them confirmed; each verified against its digest. */
+  async read(fromIn: bigint, toIn: bigint): Promise<ReadEntry[]> {
+    const from = ids.entryId(fromIn)
+    const to = ids.entryId(toIn)
+    if (to < from) throw new LogError(ErrorCode.OUT_OF_RANGE, `range ${from}..${to} is empty`)
+    if (to > this.lastConfirmed) {
+      throw new LogError(ErrorCode.OUT_OF_RANGE, `entry ${to} is beyond the last confirmed entry ${this.lastConfirmed} of ledger ${this.ledgerId}`, {detail: {lastConfirmed: String(this.lastConfirmed)}})
+    }
+    const chunk = BigInt(this.o.chunkEntries ?? 256)
+    const out: ReadEntry[] = []
+    for (let start = from; start <= to; start += chunk) {
+      const end = start + chunk - 1n < to ? start + chunk - 1n : to
+      out.push(...(await this.readChunk(start, end)))
+    }
+    return out
+  }
+
+  private valid(e: ReadEntry): boolean {
+    return e.ledgerId === this.ledgerId && entryDigest(e.ledgerId, e.entryId, e.lac, e.payload) === e.digest
+  }
+
+  /**
+   * Read [start, end] with as few requests as the layout allows: ask the first bookie of the lowest missing
+   * entry's write set for the whole remaining range, keep what it holds and verifies, and move on to other
+   * replicas only for what it lacked.
+   */
+  private async readChunk(start: bigint, end: bigint): Promise<ReadEntry[]> {
+    const got = new Map<bigint, ReadEntry>()
+    const tried = new Map<bigint, Set<string>>()
+    const lastError = new Map<bigint, LogError>()
+    const triedFor = (id: bigint): Set<string> => {
+      let s = tried.get(id)
+      if (!s) tried.set(id, (s = new Set()))
+      return s
+    }
+    let lowest = start
+    while (lowest <= end) {
+      if (got.has(lowest)) {
+        lowest++
+        continue
+      }
+      const bookie = bookiesFor(this.meta.value, lowest).find(b => !triedFor(lowest).has(b))
+      if (bookie === undefined) {
+        const err = lastError.get(lowest)
+        throw new LogError(err?.code === ErrorCode.BAD_CHECKSUM ? ErrorCode.BAD_CHECKSUM : ErrorCode.NO_SUCH_ENTRY,
+          `entry ${this.ledgerId}/${lowest} could not be read from any bookie of its write set${err ? ` (last: ${err.message})` : ''}`,
+          {detail: {ledgerId: String(this.ledgerId), entryId: String(lowest)}})
+      }
+      // Ask up to the end of this entry's fragment: the bookie at that position is the same throughout.
+      const ens = ensembleFor(this.meta.value, lowest)
+      const next = this.meta.value.ensembles.find(x => x.firstEntryId > ens.firstEntryId)
+      const upTo = next && next.firstEntryId - 1n < end ? next.firstEntryId - 1n : end
+      let returned: ReadEntry[] = []
+      try {
+        returned = await (await this.pool.client(bookie)).readEntries(this.ledgerId, lowest, upTo, {maxBytes: this.o.maxBytes ?? 4 * 1024 * 1024})
+      } catch (err) {
+        const e = asLogError(err)
+        triedFor(lowest).add(bookie)
+        lastError.set(lowest, e)
+        if (e.code !== ErrorCode.NO_SUCH_LEDGER && e.code !== ErrorCode.NO_SUCH_ENTRY) continue
+        returned = []
+      }
+      let lastReturned = lowest - 1n
+      for (const e of returned) {
+        if (e.entryId < lowest || e.entryId > upTo) continue
+        if (e.entryId > lastReturned) lastReturned = e.entryId
+        if (got.has(e.entryId)) continue
+        if (this.valid(e)) got.set(e.entryId, e)
+        else {
+          triedFor(e.entryId).add(bookie)
+          lastError.set(e.entryId, new LogError(ErrorCode.BAD_CHECKSUM, `bookie ${bookie} returned entry ${e.entryId} with a bad digest`))
+        }
+      }
+      // What the bookie should hold up to what it returned (or the whole range if it returned nothing),
+      // but didn't send, it doesn't have: try elsewhere. Beyond that the answer may just have been cut short.
+      const covered = returned.length === 0 ? upTo : lastReturned
+      for (let id = lowest; id <= covered; id++) {
+        if (!got.has(id) && bookiesFor(this.meta.value, id).includes(bookie)) triedFor(id).add(bookie)
+      }
+    }
+    const out: ReadEntry[] = []
+    for (let id = start; id <= end; id++) out.push(got.get(id)!)
+    return out
+  }
+
+  /**
+   * Entries from `from` on, in order, as they become confirmed; ends after `to`, or at the end of the
+   * ledger once it is closed.
+   */
+  async *follow(opts: FollowOptions = {}): AsyncGenerator<ReadEntry> {
+    let next = opts.from ?? 0n
+    const chunk = BigInt(this.o.chunkEntries ?? 256)
+    while (!opts.signal?.aborted) {
+      if (opts.to !== undefined && next > opts.to) return
+      const lc = this.lastConfirmed
+      if (next <= lc) {
+        let end = next + chunk - 1n < lc ? next + chunk - 1n : lc
+        if (opts.to !== undefined && end > opts.to) end = opts.to
+        for (const e of await this.read(next, end)) yield e
+        next = end + 1n
+        continue
+      }
+      if (this.closed) return
+      await this.refresh(opts.pollMs ?? 1000)
+    }
+  }
+}

@@ -1,0 +1,319 @@
+/**
+ * The single writer of a ledger (BookKeeper's WriteHandle). append() assigns the next entry id, computes the
+ * end-to-end digest, and queues the entry for each bookie of its write set; entries bound for the same
+ * bookie travel together in one HTTP/2 request (batching), several requests per bookie may be in flight
+ * (pipelining), and a bounded window of unconfirmed entries gives backpressure. An entry is confirmed once
+ * Qa bookies of its write set acknowledged it, and confirmations are delivered in id order (the LAC).
+ *
+ * A bookie that fails (unreachable, timed out, read-only) is replaced: ensemble change from the first
+ * unconfirmed entry on, as a compare-and-swap on the ledger's metadata, then everything unconfirmed that
+ * was bound for it is resent to the replacement. Acks from the replaced bookie for entries of the new
+ * fragment no longer count (each ack is checked against the bookie the metadata names). FENCED from any
+ * bookie, or a metadata CAS that finds the ledger no longer OPEN, ends the writer: recovery has begun.
+ */
+import {entryDigest} from '../checksum.js'
+import {ErrorCode, LogError, isLogError} from '../errors.js'
+import type {LedgerMetadata, MetadataStore, Versioned} from '../meta/store.js'
+import type {AddFrame, AddResult} from '../net/bookie-client.js'
+import type {BookiePool} from './bookies.js'
+import {ensembleFor, writeSet} from './quorum.js'
+
+export interface WriterOptions {
+  /** Unconfirmed entries at most (default 1024). */
+  maxPendingEntries?: number
+  /** Unconfirmed payload bytes at most (default 32 MiB). */
+  maxPendingBytes?: number
+  /** Entries per request at most (default 512). */
+  maxBatchEntries?: number
+  /** Payload bytes per request at most (default 1 MiB; keeps a session far below its memory cap). */
+  maxBatchBytes?: number
+  /** Requests in flight per bookie at most (default 4). */
+  maxRequestsPerBookie?: number
+  /** Give up on the ledger after this many ensemble changes (default 64). */
+  maxEnsembleChanges?: number
+}
+
+interface PendingAdd {
+  frame: AddFrame
+  /** Ensemble positions whose current bookie acknowledged the entry. */
+  acked: Set<number>
+  resolve: (id: bigint) => void
+  reject: (err: Error) => void
+}
+
+/** Codes that mean "this bookie can't take writes now": replace it. */
+const REPLACE: ReadonlySet<string> = new Set([ErrorCode.BOOKIE_UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.READ_ONLY, ErrorCode.IO, ErrorCode.CLOSED, ErrorCode.INTERNAL])
+
+export class LedgerWriter {
+  readonly ledgerId: bigint
+  private meta: Versioned<LedgerMetadata>
+  private readonly store: MetadataStore
+  private readonly pool: BookiePool
+  private readonly o: Required<WriterOptions>
+  private lastPushed = -1n
+  private lac = -1n
+  private length = 0n
+  private pending: PendingAdd[] = []
+  private pendingBytes = 0
+  private readonly outbox = new Map<number, Map<bigint, PendingAdd>>()
+  private readonly inflight = new Map<number, number>()
+  private readonly paused = new Set<number>()
+  private flushScheduled = false
+  private changes: Promise<void> = Promise.resolve()
+  private ensembleChanges = 0
+  private failed: LogError | undefined
+  private closed: Promise<{lastEntryId: bigint; length: bigint}> | undefined
+  private readonly spaceWaiters: Array<() => void> = []
+  private drainWaiters: Array<() => void> = []
+
+  constructor(meta: Versioned<LedgerMetadata>, store: MetadataStore, pool: BookiePool, opts: WriterOptions = {}) {
+    this.meta = meta
+    this.ledgerId = meta.value.ledgerId
+    this.store = store
+    this.pool = pool
+    this.o = {
+      maxPendingEntries: opts.maxPendingEntries ?? 1024,
+      maxPendingBytes: opts.maxPendingBytes ?? 32 * 1024 * 1024,
+      maxBatchEntries: opts.maxBatchEntries ?? 512,
+      maxBatchBytes: opts.maxBatchBytes ?? 1024 * 1024,
+      maxRequestsPerBookie: opts.maxRequestsPerBookie ?? 4,
+      maxEnsembleChanges: opts.maxEnsembleChanges ?? 64,
+    }
+  }
+
+  get metadata(): LedgerMetadata {
+    return this.meta.value
+  }
+
+  /** Highest entry id confirmed by Qa bookies, with every lower one. */
+  get lastAddConfirmed(): bigint {
+    return this.lac
+  }
+
+  get lastAddPushed(): bigint {
+    return this.lastPushed
+  }
+
+  /** Append one entry; resolves with its id once Qa bookies have it durably (and every lower id too). */
+  async append(data: Buffer | Uint8Array | string): Promise<bigint> {
+    const payload = typeof data === 'string' ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    if (this.closed) throw new LogError(ErrorCode.LEDGER_CLOSED, `ledger ${this.ledgerId} is closed`)
+    while (!this.failed && (this.pending.length >= this.o.maxPendingEntries || (this.pending.length > 0 && this.pendingBytes + payload.length > this.o.maxPendingBytes))) {
+      await new Promise<void>(resolve => this.spaceWaiters.push(resolve))
+    }
+    if (this.failed) throw this.failed
+    if (this.closed) throw new LogError(ErrorCode.LEDGER_CLOSED, `ledger ${this.ledgerId} is closed`)
+    const entryId = ++this.lastPushed
+    const lac = this.lac
+    const frame: AddFrame = {ledgerId: this.ledgerId, entryId, lac, payload, digest: entryDigest(this.ledgerId, entryId, lac, payload)}
+    if (this.meta.value.compression === 'lz4') frame.compress = true
+    return new Promise<bigint>((resolve, reject) => {
+      const p: PendingAdd = {frame, acked: new Set(), resolve, reject}
+      this.pending.push(p)
+      this.pendingBytes += payload.length
+      for (const pos of writeSet(entryId, this.meta.value.ensembleSize, this.meta.value.writeQuorum)) this.queue(pos, p)
+      this.scheduleFlush()
+    })
+  }
+
+  private queue(pos: number, p: PendingAdd): void {
+    let q = this.outbox.get(pos)
+    if (!q) this.outbox.set(pos, (q = new Map()))
+    q.set(p.frame.entryId, p)
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    // setImmediate, not a microtask: appends made in the same turn (a pipelining caller) join one request.
+    setImmediate(() => {
+      this.flushScheduled = false
+      this.flush()
+    })
+  }
+
+  private flush(): void {
+    if (this.failed) return
+    for (const [pos, q] of this.outbox) {
+      while (q.size > 0 && !this.paused.has(pos) && (this.inflight.get(pos) ?? 0) < this.o.maxRequestsPerBookie) {
+        const batch: PendingAdd[] = []
+        let bytes = 0
+        for (const [id, p] of q) {
+          if (batch.length > 0 && (batch.length >= this.o.maxBatchEntries || bytes + p.frame.payload.length > this.o.maxBatchBytes)) break
+          batch.push(p)
+          bytes += p.frame.payload.length
+          q.delete(id)
+        }
+        this.send(pos, batch)
+      }
+    }
+  }
+
+  private send(pos: number, batch: PendingAdd[]): void {
+    const bookieId = ensembleFor(this.meta.value, batch[0]!.frame.entryId).bookies[pos]!
+    this.inflight.set(pos, (this.inflight.get(pos) ?? 0) + 1)
+    const done = (): void => {
+      this.inflight.set(pos, (this.inflight.get(pos) ?? 1) - 1)
+      this.scheduleFlush()
+    }
+    this.pool.client(bookieId)
+      .then(c => c.addEntries(batch.map(p => p.frame)))
+      .then(results => {
+        done()
+        this.onResults(pos, bookieId, batch, results)
+      }, err => {
+        done()
+        this.onBookieFailure(pos, bookieId, batch, asLogError(err))
+      })
+  }
+
+  private onResults(pos: number, bookieId: string, batch: PendingAdd[], results: AddResult[]): void {
+    const failedEntries: PendingAdd[] = []
+    let failure: LogError | undefined
+    batch.forEach((p, i) => {
+      const r = results[i]
+      if (r?.ok) this.ack(p, pos, bookieId)
+      else {
+        failure ??= r ? r.error : new LogError(ErrorCode.INTERNAL, `bookie ${bookieId} sent no result for entry ${p.frame.entryId}`)
+        failedEntries.push(p)
+      }
+    })
+    if (failure) this.onBookieFailure(pos, bookieId, failedEntries, failure)
+  }
+
+  private ack(p: PendingAdd, pos: number, bookieId: string): void {
+    if (this.failed || p.frame.entryId <= this.lac) return
+    // An ack counts only from the bookie the metadata names for this entry now.
+    if (ensembleFor(this.meta.value, p.frame.entryId).bookies[pos] !== bookieId) return
+    p.acked.add(pos)
+    if (p.acked.size >= this.meta.value.ackQuorum) this.complete()
+  }
+
+  private complete(): void {
+    const qa = this.meta.value.ackQuorum
+    while (this.pending.length > 0 && this.pending[0]!.acked.size >= qa) {
+      const p = this.pending.shift()!
+      this.pendingBytes -= p.frame.payload.length
+      this.lac = p.frame.entryId
+      this.length += BigInt(p.frame.payload.length)
+      p.resolve(p.frame.entryId)
+    }
+    this.wakeSpace()
+    if (this.pending.length === 0) this.wakeDrain()
+  }
+
+  private onBookieFailure(pos: number, bookieId: string, entries: PendingAdd[], err: LogError): void {
+    if (this.failed) return
+    if (err.code === ErrorCode.FENCED || err.code === ErrorCode.LEDGER_CLOSED || err.code === ErrorCode.NO_SUCH_LEDGER) {
+      this.fail(new LogError(ErrorCode.FENCED, `ledger ${this.ledgerId} was fenced by a recovery (bookie ${bookieId}: ${err.message})`, {cause: err}))
+      return
+    }
+    if (!REPLACE.has(err.code)) {
+      this.fail(err)
+      return
+    }
+    const live = entries.filter(p => p.frame.entryId > this.lac)
+    if (ensembleFor(this.meta.value, this.lastPushed + 1n).bookies[pos] !== bookieId) {
+      // Already replaced: whatever is still unconfirmed goes to the replacement.
+      for (const p of live) this.queue(pos, p)
+      this.scheduleFlush()
+      return
+    }
+    this.paused.add(pos)
+    for (const p of live) this.queue(pos, p)
+    this.changes = this.changes.then(() => this.replaceBookie(pos, bookieId, err)).catch(e => this.fail(asLogError(e)))
+  }
+
+  /** Ensemble change: swap the bookie at `pos` from the first unconfirmed entry on (CAS on the metadata). */
+  private async replaceBookie(pos: number, bad: string, why: LogError): Promise<void> {
+    if (this.failed) return
+    const current = this.meta.value.ensembles.at(-1)!
+    if (current.bookies[pos] !== bad) {
+      this.paused.delete(pos)
+      this.scheduleFlush()
+      return
+    }
+    if (++this.ensembleChanges > this.o.maxEnsembleChanges) {
+      throw new LogError(ErrorCode.NOT_ENOUGH_BOOKIES, `ledger ${this.ledgerId}: gave up after ${this.o.maxEnsembleChanges} ensemble changes (last: ${why.message})`)
+    }
+    const [replacement] = await this.pool.choose(1, new Set(current.bookies))
+    for (let attempt = 0; ; attempt++) {
+      const firstEntryId = this.lac + 1n
+      const m = this.meta.value
+      const last = m.ensembles.at(-1)!
+      const bookies = last.bookies.slice()
+      bookies[pos] = replacement!
+      const ensembles = last.firstEntryId === firstEntryId ? [...m.ensembles.slice(0, -1), {firstEntryId, bookies}] : [...m.ensembles, {firstEntryId, bookies}]
+      try {
+        this.meta = await this.store.updateLedger({...m, ensembles}, this.meta.version)
+        break
+      } catch (err) {
+        if (!isLogError(err) || err.code !== ErrorCode.BAD_VERSION || attempt >= 5) throw err
+        const fresh = await this.store.getLedger(this.ledgerId)
+        if (fresh.value.state !== 'OPEN') {
+          throw new LogError(ErrorCode.FENCED, `ledger ${this.ledgerId} is ${fresh.value.state}: recovery took over`)
+        }
+        this.meta = fresh
+      }
+    }
+    // Entries of the new fragment that the old bookie acked don't count any more; resend them all.
+    for (const p of this.pending) {
+      if (writeSet(p.frame.entryId, this.meta.value.ensembleSize, this.meta.value.writeQuorum).includes(pos)) {
+        p.acked.delete(pos)
+        this.queue(pos, p)
+      }
+    }
+    this.paused.delete(pos)
+    this.scheduleFlush()
+  }
+
+  private fail(err: LogError): void {
+    if (this.failed) return
+    this.failed = err
+    const pending = this.pending
+    this.pending = []
+    this.pendingBytes = 0
+    this.outbox.clear()
+    for (const p of pending) p.reject(err)
+    this.wakeSpace()
+    this.wakeDrain()
+  }
+
+  private wakeSpace(): void {
+    for (const w of this.spaceWaiters.splice(0)) w()
+  }
+
+  private wakeDrain(): void {
+    for (const w of this.drainWaiters.splice(0)) w()
+  }
+
+  /**
+   * Wait for everything appended to be confirmed, then close the ledger in metadata (CAS) with its last
+   * entry id. Closing twice returns the same result.
+   */
+  close(): Promise<{lastEntryId: bigint; length: bigint}> {
+    this.closed ??= (async () => {
+      while (this.pending.length > 0 && !this.failed) await new Promise<void>(resolve => this.drainWaiters.push(resolve))
+      await this.changes.catch(() => undefined)
+      if (this.failed) throw this.failed
+      for (let attempt = 0; ; attempt++) {
+        const m = this.meta.value
+        try {
+          this.meta = await this.store.updateLedger({...m, state: 'CLOSED', lastEntryId: this.lac, length: this.length}, this.meta.version)
+          return {lastEntryId: this.lac, length: this.length}
+        } catch (err) {
+          if (!isLogError(err) || err.code !== ErrorCode.BAD_VERSION || attempt >= 5) throw err
+          const fresh = await this.store.getLedger(this.ledgerId)
+          if (fresh.value.state === 'CLOSED' && fresh.value.lastEntryId === this.lac) return {lastEntryId: this.lac, length: fresh.value.length}
+          if (fresh.value.state !== 'OPEN') throw new LogError(ErrorCode.FENCED, `ledger ${this.ledgerId} is ${fresh.value.state}: recovery took over`)
+          this.meta = fresh
+        }
+      }
+    })()
+    return this.closed
+  }
+}
+
+export function asLogError(err: unknown): LogError {
+  return isLogError(err) ? err : new LogError(ErrorCode.INTERNAL, (err as Error)?.message ?? String(err), {cause: err})
+}
