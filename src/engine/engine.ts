@@ -168,7 +168,8 @@ export class StorageEngine {
   private readonly codec: CodecPool
   private readonly compactor: Compactor
   private readonly releaseLock: () => void
-  private readonly pending = new Map<string, Pending>()
+  /** Adds written but not yet durable, per ledger and entry: a repeated add joins the first. */
+  private readonly pending = new Map<bigint, Map<number, Pending>>()
   private readonly waiters = new Map<bigint, Set<LacWaiter>>()
   private readonly readers = new Map<number, Promise<FileHandle>>()
   private readOnlyError: LogError | undefined
@@ -320,9 +321,10 @@ export class StorageEngine {
   }
 
   private enqueue(ledgerId: bigint, entryId: bigint, lac: bigint, req: AddRequest): Promise<void> {
-    const key = WriteCache.key(ledgerId, entryId)
-    const existing = this.state.ledgers.get(ledgerId)?.get(Number(entryId))
-    const inflight = this.pending.get(key)
+    const n = Number(entryId)
+    const existing = this.state.ledgers.get(ledgerId)?.get(n)
+    let inLedger = this.pending.get(ledgerId)
+    const inflight = inLedger?.get(n)
     const known = existing?.digest ?? inflight?.digest
     if (known !== undefined) {
       if (known !== req.digest) {
@@ -330,30 +332,43 @@ export class StorageEngine {
       }
       return inflight ? inflight.promise : Promise.resolve() // idempotent retry (undici may resend)
     }
-    const promise = this.write(ledgerId, entryId, lac, req, key).finally(() => this.pending.delete(key))
-    this.pending.set(key, {digest: req.digest, promise})
+    if (!inLedger) this.pending.set(ledgerId, (inLedger = new Map()))
+    const promise = this.write(ledgerId, entryId, n, lac, req, inLedger)
+    inLedger.set(n, {digest: req.digest, promise})
     return promise
   }
 
-  private async write(ledgerId: bigint, entryId: bigint, lac: bigint, req: AddRequest, key: string): Promise<void> {
-    let stored: Buffer = req.payload
-    let flags = req.recovery ? RecordFlag.RECOVERY : 0
-    if (req.compress) {
-      const c = await maybeCompress(req.payload)
-      stored = c.stored
-      if (c.compressed) flags |= RecordFlag.LZ4
+  private async write(ledgerId: bigint, entryId: bigint, n: number, lac: bigint, req: AddRequest, inLedger: Map<number, Pending>): Promise<void> {
+    try {
+      let stored: Buffer = req.payload
+      let flags = req.recovery ? RecordFlag.RECOVERY : 0
+      if (req.compress) {
+        const c = await maybeCompress(req.payload)
+        stored = c.stored
+        if (c.compressed) flags |= RecordFlag.LZ4
+      }
+      let applied = false
+      const rec: JournalRecord = {
+        type: RecordType.ENTRY, flags, digest: req.digest, ledgerId, entryId, lac, payloadLen: req.payload.length, stored,
+        onDurable: loc => { applied = this.state.apply(rec, loc) },
+      }
+      await this.journal.append(rec)
+      if (!applied) {
+        throw new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${ledgerId} was deleted`, {detail: {ledgerId: String(ledgerId)}})
+      }
+      this.cache.put(ledgerId, n, {lac, digest: req.digest, payload: req.payload})
+      this.notifyLac(ledgerId)
+    } finally {
+      inLedger.delete(n)
+      if (inLedger.size === 0 && this.pending.get(ledgerId) === inLedger) this.pending.delete(ledgerId)
     }
-    let applied = false
-    const rec: JournalRecord = {
-      type: RecordType.ENTRY, flags, digest: req.digest, ledgerId, entryId, lac, payloadLen: req.payload.length, stored,
-      onDurable: loc => { applied = this.state.apply(rec, loc) },
-    }
-    await this.journal.append(rec)
-    if (!applied) {
-      throw new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${ledgerId} was deleted`, {detail: {ledgerId: String(ledgerId)}})
-    }
-    this.cache.put(key, {lac, digest: req.digest, payload: req.payload})
-    this.notifyLac(ledgerId)
+  }
+
+  /** Every add not yet durable (settled, never rejected). */
+  private allPending(): Promise<unknown>[] {
+    const out: Promise<unknown>[] = []
+    for (const m of this.pending.values()) for (const p of m.values()) out.push(p.promise.catch(() => undefined))
+    return out
   }
 
   // ---- reads ---------------------------------------------------------------------------------------
@@ -370,7 +385,7 @@ export class StorageEngine {
     for (let attempt = 0; ; attempt++) {
       const loc = this.ledgerOrThrow(ledgerId).get(Number(entryId))
       if (!loc) throw new LogError(ErrorCode.NO_SUCH_ENTRY, `no entry ${ledgerId}/${entryId} on this bookie`, {detail: {ledgerId: String(ledgerId), entryId: String(entryId)}})
-      const cached = this.cache.get(WriteCache.key(ledgerId, entryId))
+      const cached = this.cache.get(ledgerId, Number(entryId))
       if (cached && cached.digest === loc.digest) return {ledgerId, entryId, lac: cached.lac, payload: cached.payload, digest: cached.digest}
       try {
         return await this.readAt(ledgerId, entryId, loc)
@@ -519,7 +534,7 @@ export class StorageEngine {
       if (this.readOnlyError) throw new LogError(ErrorCode.READ_ONLY, `cannot record the fence: ${this.readOnlyError.message}`)
       await this.journal.append(this.controlRecord(RecordType.FENCE, ledgerId))
     } else {
-      await Promise.all([...this.pending.values()].map(p => p.promise.catch(() => undefined)))
+      await Promise.all(this.allPending())
     }
     return this.ledger(ledgerId)
   }
@@ -646,7 +661,7 @@ export class StorageEngine {
       clearInterval(this.probeTimer)
       for (const set of this.waiters.values()) for (const w of set) { clearTimeout(w.timer); w.resolve(BigInt(-1)) }
       this.waiters.clear()
-      await Promise.all([...this.pending.values()].map(p => p.promise.catch(() => undefined)))
+      await Promise.all(this.allPending())
       await this.compactor.stop()
       try {
         if (!this.readOnlyError) await this.checkpoint()

@@ -25,6 +25,8 @@ const ZERO_CHUNK = Buffer.alloc(1024 * 1024)
 let fd = -1
 let segmentId = -1
 let allocated = 0
+/** End of the last batch written (where the data stops and the preallocated zeros begin). */
+let lastEnd = 0
 
 function post(msg: FromJournal, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer)
@@ -65,6 +67,7 @@ function open(id: number, create: boolean): void {
   }
   segmentId = id
   allocated = fstatSync(fd).size
+  lastEnd = create ? SEGMENT_HEADER_BYTES : allocated
 }
 
 /** Zero-fill [allocated, target) in 1 MiB writes. On failure the file is cut back to where it was. */
@@ -89,6 +92,22 @@ function extendTo(target: number): void {
   }
 }
 
+/**
+ * After a batch is acknowledged, zero-fill the next chunk if less than half a chunk is left, and sync it
+ * then: off the acknowledged batch's critical path (the main thread is already forming the next batch),
+ * and the next data syncs find the blocks allocated. A failure here is not an error of any add: the next
+ * write extends (and reports) again.
+ */
+function extendAhead(): void {
+  if (init.preallocBytes === 0 || fd < 0 || allocated - lastEnd >= init.preallocBytes / 2) return
+  try {
+    extendTo(allocated + init.preallocBytes)
+    fdatasyncSync(fd)
+  } catch {
+    // e.g. ENOSPC: left to the next write, which then fails and turns the engine read-only.
+  }
+}
+
 function write(msg: Extract<ToJournal, {type: 'write'}>): void {
   const buf = Buffer.from(msg.buf, 0, msg.length)
   try {
@@ -108,7 +127,9 @@ function write(msg: Extract<ToJournal, {type: 'write'}>): void {
     fdatasyncSync(fd)
     const t2 = process.hrtime.bigint()
     if (end > allocated) allocated = end
+    lastEnd = end
     post({type: 'written', seq: msg.seq, buf: msg.buf, writeMicros: Number(t1 - t0) / 1000, syncMicros: Number(t2 - t1) / 1000, preallocMicros}, [msg.buf])
+    extendAhead()
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     if (init.preallocBytes === 0 && fd >= 0 && msg.segmentId === segmentId) {

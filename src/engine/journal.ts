@@ -9,7 +9,7 @@
  *   - full:  a batch reached maxBatchBytes; the rest waits for the next round (bounds write size and the
  *            window during which a batch can be torn by a crash).
  * An optional maxWaitMicros holds an idle flush back briefly to let more records join; off by default
- * (measured no gain with one sync in flight, docs/BENCHMARKS.md).
+ * (with one sync in flight, records already gather behind it; the option is there to measure).
  */
 import {Worker} from 'node:worker_threads'
 import {ErrorCode, LogError, fromSystemError} from '../errors.js'

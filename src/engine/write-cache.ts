@@ -1,7 +1,12 @@
 /**
  * Recent entries kept in memory so that tailing readers (the common case: a consumer a few entries behind
  * the writer) never touch the disk. FIFO by insertion with a byte budget; a hit is only trusted after the
- * caller checked the index still holds the entry (a deleted ledger's entries just age out).
+ * caller checked the index still holds the entry with the same digest (a deleted ledger's entries just
+ * age out).
+ *
+ * Eviction order lives in an array with a moving head, not in the Map's iteration order: V8 leaves deleted
+ * Map entries as holes that every new iterator walks over, which made each eviction cost 12-39 µs once
+ * the cache was full (docs/BENCHMARKS.md); the queue makes it O(1).
  */
 export interface CachedEntry {
   lac: bigint
@@ -9,42 +14,63 @@ export interface CachedEntry {
   payload: Buffer
 }
 
+interface Slot {
+  ledgerId: bigint
+  entryId: number
+  entry: CachedEntry
+}
+
 export class WriteCache {
-  private readonly map = new Map<string, CachedEntry>()
+  private readonly ledgers = new Map<bigint, Map<number, CachedEntry>>()
+  private order: Slot[] = []
+  private head = 0
   private bytes = 0
+  private count = 0
   hits = 0
   misses = 0
 
   constructor(private readonly maxBytes: number) {}
 
-  static key(ledgerId: bigint, entryId: bigint): string {
-    return `${ledgerId}:${entryId}`
-  }
-
-  put(key: string, e: CachedEntry): void {
+  put(ledgerId: bigint, entryId: number, e: CachedEntry): void {
     if (this.maxBytes <= 0 || e.payload.length > this.maxBytes) return
-    const old = this.map.get(key)
+    let m = this.ledgers.get(ledgerId)
+    if (!m) this.ledgers.set(ledgerId, (m = new Map()))
+    const old = m.get(entryId)
     if (old) {
       this.bytes -= old.payload.length
-      this.map.delete(key)
+      this.count--
     }
-    this.map.set(key, e)
+    m.set(entryId, e)
+    this.order.push({ledgerId, entryId, entry: e})
     this.bytes += e.payload.length
-    while (this.bytes > this.maxBytes) {
-      const first = this.map.entries().next().value as [string, CachedEntry]
-      this.map.delete(first[0])
-      this.bytes -= first[1].payload.length
+    this.count++
+    while (this.bytes > this.maxBytes && this.head < this.order.length) this.evictOne()
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head)
+      this.head = 0
     }
   }
 
-  get(key: string): CachedEntry | undefined {
-    const e = this.map.get(key)
+  private evictOne(): void {
+    const s = this.order[this.head]!
+    this.order[this.head++] = undefined as unknown as Slot
+    const m = this.ledgers.get(s.ledgerId)
+    // A slot left behind by a re-put of the same entry no longer owns the map's value: skip it.
+    if (!m || m.get(s.entryId) !== s.entry) return
+    m.delete(s.entryId)
+    if (m.size === 0) this.ledgers.delete(s.ledgerId)
+    this.bytes -= s.entry.payload.length
+    this.count--
+  }
+
+  get(ledgerId: bigint, entryId: number): CachedEntry | undefined {
+    const e = this.ledgers.get(ledgerId)?.get(entryId)
     if (e) this.hits++
     else this.misses++
     return e
   }
 
   get size(): {entries: number; bytes: number} {
-    return {entries: this.map.size, bytes: this.bytes}
+    return {entries: this.count, bytes: this.bytes}
   }
 }
