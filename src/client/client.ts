@@ -10,6 +10,8 @@ import type {BookieStatus, Compression, LedgerMetadata, ListLedgersOptions, Meta
 import {BookiePool} from './bookies.js'
 import {LedgerReader, type ReadOptions} from './ledger-reader.js'
 import {LedgerWriter, asLogError, type WriterOptions} from './ledger-writer.js'
+import {Log} from './log-handle.js'
+import {DEFAULT_LOG_CONFIG, LogStore, type LogConfig, type LogMeta} from './log-meta.js'
 import {recoverLedger} from './recovery.js'
 
 export interface ClientOptions {
@@ -30,7 +32,11 @@ export interface CreateLedgerOptions {
 }
 
 export class LogctlClient {
-  private constructor(readonly meta: MetadataStore, private readonly pool: BookiePool, private readonly o: ClientOptions) {}
+  readonly logs: LogStore
+
+  private constructor(readonly meta: MetadataStore, private readonly pool: BookiePool, private readonly o: ClientOptions) {
+    this.logs = new LogStore(meta)
+  }
 
   static async connect(o: ClientOptions = {}): Promise<LogctlClient> {
     const meta = await openMetadataStore(o.metadata ?? defaultMetadataUrl())
@@ -105,6 +111,36 @@ export class LogctlClient {
       }
     }))
     return {unreached}
+  }
+
+  // ---- named logs ----------------------------------------------------------------------------------
+
+  /** Create a named log (LOG_EXISTS if the name is taken). */
+  createLog(name: string, config: Partial<LogConfig> = {}): Promise<LogMeta> {
+    return this.logs.create(name, {...DEFAULT_LOG_CONFIG, ...config})
+  }
+
+  /** A handle on an existing log (NO_SUCH_LOG otherwise). */
+  async openLog(name: string): Promise<Log> {
+    await this.logs.get(name)
+    return new Log(this, this.logs, name)
+  }
+
+  listLogs(): Promise<LogMeta[]> {
+    return this.logs.list()
+  }
+
+  /** Delete a log: its metadata, its cursors and every segment's ledger. */
+  async deleteLog(name: string): Promise<{ledgers: number}> {
+    const m = (await this.logs.get(name)).value
+    await this.logs.remove(name)
+    await this.logs.deleteCursors(name)
+    for (const s of m.segments) {
+      await this.deleteLedger(s.ledgerId).catch(err => {
+        if (!isLogError(err) || err.code !== ErrorCode.NO_SUCH_LEDGER) throw err
+      })
+    }
+    return {ledgers: m.segments.length}
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,253 @@
+/**
+ * Named logs: the unbounded, ordered streams applications use (event sourcing, log aggregation, CDC,
+ * pub/sub), built on ledgers as DistributedLog and Pulsar's managed ledger do.
+ *
+ * Writing: one writer at a time. Opening for write takes the writer role with a CAS'd epoch, recovers
+ * (fences and closes) the previous writer's open segment, and starts a new segment after it; the previous
+ * writer then gets FENCED from the bookies on its next append, and every metadata change it tries fails
+ * the epoch check. A segment rolls (by bytes, entries or age) by draining and closing its ledger first,
+ * then publishing the next segment at exactly the following offset, so offsets stay dense.
+ *
+ * Each entry's payload is prefixed with its append time (u64 ms, big-endian) so readers can show it.
+ */
+import {hostname} from 'node:os'
+import {ErrorCode, LogError, isLogError} from '../errors.js'
+import type {LogctlClient} from './client.js'
+import type {LedgerWriter} from './ledger-writer.js'
+import {closedEnd, type LogMeta, type LogStore, type Segment} from './log-meta.js'
+
+export interface LogEntry {
+  offset: bigint
+  /** Append time, ms since the epoch (the writer's clock). */
+  timestamp: number
+  payload: Buffer
+}
+
+export const ENTRY_HEADER_BYTES = 8
+
+export function wrapEntry(payload: Buffer, now = Date.now()): Buffer {
+  const b = Buffer.allocUnsafe(ENTRY_HEADER_BYTES + payload.length)
+  b.writeBigUInt64BE(BigInt(now), 0)
+  payload.copy(b, ENTRY_HEADER_BYTES)
+  return b
+}
+
+export function unwrapEntry(offset: bigint, data: Buffer): LogEntry {
+  if (data.length < ENTRY_HEADER_BYTES) throw new LogError(ErrorCode.CORRUPT, `log entry at offset ${offset} is shorter than its header`)
+  return {offset, timestamp: Number(data.readBigUInt64BE(0)), payload: data.subarray(ENTRY_HEADER_BYTES)}
+}
+
+function fenced(name: string, why: string): LogError {
+  return new LogError(ErrorCode.FENCED, `log ${name}: another writer took over (${why})`, {detail: {log: name}})
+}
+
+export class LogWriter {
+  private ledger: LedgerWriter
+  private segment: Segment
+  private segmentBytes = 0
+  private segmentEntries = 0
+  private rolling: Promise<void> | undefined
+  private failed: LogError | undefined
+  private closing: Promise<void> | undefined
+
+  /** Called after each roll (the log handle applies retention there, as DistributedLog's writer does). */
+  onRoll: (() => void) | undefined
+
+  private constructor(private readonly client: LogctlClient, private readonly store: LogStore, readonly name: string, private readonly epoch: number, private config: LogMeta['config'], ledger: LedgerWriter, segment: Segment) {
+    this.ledger = ledger
+    this.segment = segment
+  }
+
+  /** Take the writer role: bump the epoch, recover the previous writer's open segment, start a new one. */
+  static async open(client: LogctlClient, store: LogStore, name: string): Promise<LogWriter> {
+    const mine = await store.update(name, m => ({...m, epoch: m.epoch + 1, writer: {epoch: m.epoch + 1, since: Date.now(), pid: process.pid, host: hostname()}}))
+    const epoch = mine.epoch
+    const open = mine.segments.at(-1)
+    if (open && open.state === 'OPEN') {
+      const rec = await client.recoverLedger(open.ledgerId)
+      await store.update(name, m => {
+        if (m.epoch !== epoch) throw fenced(name, `epoch ${m.epoch} is newer than ours, ${epoch}`)
+        const last = m.segments.at(-1)
+        if (!last || last.ledgerId !== open.ledgerId || last.state === 'CLOSED') return undefined
+        const closedSeg: Segment = {...last, state: 'CLOSED', lastOffset: last.firstOffset + rec.lastEntryId, bytes: rec.length, closedAt: Date.now()}
+        return {...m, segments: [...m.segments.slice(0, -1), closedSeg]}
+      })
+    }
+    const {ledger, segment} = await LogWriter.startSegment(client, store, name, epoch, mine.config)
+    return new LogWriter(client, store, name, epoch, mine.config, ledger, segment)
+  }
+
+  /** Create a ledger and publish it as the next segment, at the offset right after the last closed one. */
+  private static async startSegment(client: LogctlClient, store: LogStore, name: string, epoch: number, config: LogMeta['config']): Promise<{ledger: LedgerWriter; segment: Segment}> {
+    const ledger = await client.createLedger({ensembleSize: config.ensembleSize, writeQuorum: config.writeQuorum, ackQuorum: config.ackQuorum, compression: config.compression, customMetadata: {log: name}})
+    let segment: Segment | undefined
+    try {
+      await store.update(name, m => {
+        if (m.epoch !== epoch) throw fenced(name, `epoch ${m.epoch} is newer than ours, ${epoch}`)
+        segment = {ledgerId: ledger.ledgerId, firstOffset: closedEnd(m), lastOffset: closedEnd(m) - 1n, state: 'OPEN', bytes: 0n, createdAt: Date.now(), closedAt: 0}
+        return {...m, segments: [...m.segments, segment]}
+      })
+    } catch (err) {
+      await client.deleteLedger(ledger.ledgerId).catch(() => undefined) // never published: don't leak it
+      throw err
+    }
+    return {ledger, segment: segment!}
+  }
+
+  get currentSegment(): Segment {
+    return this.segment
+  }
+
+  /** Append one entry; resolves with its offset once it is durable on Qa bookies (in offset order). */
+  async append(data: Buffer | string): Promise<bigint> {
+    const payload = typeof data === 'string' ? Buffer.from(data) : data
+    if (!Buffer.isBuffer(payload)) throw new LogError(ErrorCode.BAD_INPUT, 'a log entry must be a Buffer or a string')
+    while (this.rolling) await this.rolling
+    if (this.failed) throw this.failed
+    if (this.closing) throw new LogError(ErrorCode.CLOSED, `the writer of log ${this.name} is closed`)
+    if (this.shouldRoll(payload.length)) {
+      this.rolling = this.roll().finally(() => { this.rolling = undefined })
+      await this.rolling
+      if (this.failed) throw this.failed
+    }
+    const seg = this.segment
+    this.segmentBytes += payload.length
+    this.segmentEntries++
+    try {
+      const id = await this.ledger.append(wrapEntry(payload))
+      return seg.firstOffset + id
+    } catch (err) {
+      throw this.fail(err)
+    }
+  }
+
+  private shouldRoll(next: number): boolean {
+    const c = this.config
+    if (this.segmentEntries === 0) return false
+    return this.segmentBytes + next > c.segmentBytes ||
+      (c.segmentEntries > 0 && this.segmentEntries >= c.segmentEntries) ||
+      (c.segmentAgeMs > 0 && Date.now() - this.segment.createdAt >= c.segmentAgeMs)
+  }
+
+  private fail(err: unknown): LogError {
+    const e = isLogError(err) ? err : new LogError(ErrorCode.INTERNAL, String(err), {cause: err})
+    this.failed ??= e.code === ErrorCode.FENCED || e.code === ErrorCode.LEDGER_CLOSED ? fenced(this.name, e.message) : e
+    return this.failed
+  }
+
+  /** Close the current segment (waiting for its appends) and record it closed. */
+  private async sealCurrent(): Promise<void> {
+    const {lastEntryId, length} = await this.ledger.close()
+    const seg = this.segment
+    await this.store.update(this.name, m => {
+      if (m.epoch !== this.epoch) throw fenced(this.name, `epoch ${m.epoch} is newer than ours, ${this.epoch}`)
+      const segments = m.segments.map(s => (s.ledgerId === seg.ledgerId ? {...s, state: 'CLOSED' as const, lastOffset: s.firstOffset + lastEntryId, bytes: length, closedAt: Date.now()} : s))
+      return {...m, segments}
+    })
+  }
+
+  private async roll(): Promise<void> {
+    try {
+      await this.sealCurrent()
+      const m = await this.store.get(this.name)
+      this.config = m.value.config
+      const next = await LogWriter.startSegment(this.client, this.store, this.name, this.epoch, this.config)
+      this.ledger = next.ledger
+      this.segment = next.segment
+      this.segmentBytes = 0
+      this.segmentEntries = 0
+      this.onRoll?.()
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
+  /** Wait for every append, close the segment, give up the writer role. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      while (this.rolling) await this.rolling
+      if (this.failed) return
+      await this.sealCurrent()
+      await this.store.update(this.name, m => (m.epoch === this.epoch ? {...m, writer: null} : undefined))
+    })()
+    return this.closing
+  }
+}
+
+export interface LogReadOptions {
+  from?: bigint
+  /** Stop after this offset. */
+  to?: bigint
+  /** At most this many entries. */
+  limit?: number
+  /** Keep waiting for new entries at the end of the log. */
+  follow?: boolean
+  /** Long-poll wait (default 1000 ms). */
+  pollMs?: number
+  signal?: AbortSignal
+}
+
+function segmentFor(m: LogMeta, offset: bigint): Segment | undefined {
+  return m.segments.find(s => s.firstOffset <= offset && (s.state === 'OPEN' || s.lastOffset >= offset))
+}
+
+/** Read a log from `from` on, across segments, optionally following the tail. */
+export async function* readLog(client: LogctlClient, store: LogStore, name: string, o: LogReadOptions = {}): AsyncGenerator<LogEntry> {
+  let m = (await store.get(name)).value
+  let offset = o.from ?? m.firstOffset
+  if (offset < 0n) throw new LogError(ErrorCode.OUT_OF_RANGE, `offset ${offset} is negative`)
+  if (offset < m.firstOffset) {
+    throw new LogError(ErrorCode.OUT_OF_RANGE, `offset ${offset} of log ${name} was removed by retention or truncation; the log starts at ${m.firstOffset}`, {detail: {firstOffset: String(m.firstOffset)}})
+  }
+  let left = o.limit ?? Number.POSITIVE_INFINITY
+  const pollMs = o.pollMs ?? 1000
+  let finished: bigint | undefined // the ledger we just read to its end
+  while (left > 0 && !o.signal?.aborted) {
+    if (o.to !== undefined && offset > o.to) return
+    const seg = segmentFor(m, offset)
+    if (seg && seg.ledgerId === finished) {
+      // Its ledger is closed but the log's metadata doesn't say what comes next yet (the writer is
+      // between closing one segment and publishing the next): look again shortly.
+      if (!o.follow) return
+      await new Promise(resolve => setTimeout(resolve, Math.min(pollMs, 50)))
+      m = (await store.get(name)).value
+      continue
+    }
+    if (!seg) {
+      const end = closedEnd(m)
+      if (offset > end && !o.follow) throw new LogError(ErrorCode.OUT_OF_RANGE, `offset ${offset} is beyond the end of log ${name} (${end})`, {detail: {end: String(end)}})
+      if (!o.follow) return
+      await new Promise(resolve => setTimeout(resolve, Math.min(pollMs, 200)))
+      m = (await store.get(name)).value
+      continue
+    }
+    const reader = await client.openLedger(seg.ledgerId)
+    let entry = offset - seg.firstOffset
+    for (;;) {
+      const last = reader.lastConfirmed
+      if (entry <= last) {
+        let end = last
+        if (o.to !== undefined && seg.firstOffset + end > o.to) end = o.to - seg.firstOffset
+        const room = BigInt(Math.min(left, 1024))
+        if (end - entry + 1n > room) end = entry + room - 1n
+        for (const e of await reader.read(entry, end)) {
+          yield unwrapEntry(seg.firstOffset + e.entryId, e.payload)
+          left--
+        }
+        entry = end + 1n
+        offset = seg.firstOffset + entry
+        if (left <= 0 || (o.to !== undefined && offset > o.to)) return
+        continue
+      }
+      if (reader.closed) {
+        finished = seg.ledgerId // this segment is done: on to the next one
+        break
+      }
+      if (!o.follow) return
+      await reader.refresh(pollMs)
+      if (o.signal?.aborted) return
+    }
+    m = (await store.get(name)).value
+    if (!segmentFor(m, offset) && !o.follow && offset >= closedEnd(m)) return
+  }
+}
