@@ -31,6 +31,12 @@ export interface WriterOptions {
   maxRequestsPerBookie?: number
   /** Give up on the ledger after this many ensemble changes (default 64). */
   maxEnsembleChanges?: number
+  /**
+   * Send the LAC explicitly (BookKeeper's WRITE_LAC) this long after it advanced beyond what the entries
+   * sent so far carried (default 2 ms; 0 = never). Without it a tailing reader sees an entry only once a
+   * later entry carries its confirmation, which never happens for the last entry before a pause.
+   */
+  explicitLacMs?: number
 }
 
 interface PendingAdd {
@@ -65,6 +71,9 @@ export class LedgerWriter {
   private closed: Promise<{lastEntryId: bigint; length: bigint}> | undefined
   private readonly spaceWaiters: Array<() => void> = []
   private drainWaiters: Array<() => void> = []
+  /** Highest LAC the bookies were told, piggybacked on an entry or sent explicitly. */
+  private lacCarried = -1n
+  private lacTimer: NodeJS.Timeout | undefined
 
   constructor(meta: Versioned<LedgerMetadata>, store: MetadataStore, pool: BookiePool, opts: WriterOptions = {}) {
     this.meta = meta
@@ -78,6 +87,7 @@ export class LedgerWriter {
       maxBatchBytes: opts.maxBatchBytes ?? 1024 * 1024,
       maxRequestsPerBookie: opts.maxRequestsPerBookie ?? 4,
       maxEnsembleChanges: opts.maxEnsembleChanges ?? 64,
+      explicitLacMs: opts.explicitLacMs ?? 2,
     }
   }
 
@@ -105,6 +115,7 @@ export class LedgerWriter {
     if (this.closed) throw new LogError(ErrorCode.LEDGER_CLOSED, `ledger ${this.ledgerId} is closed`)
     const entryId = ++this.lastPushed
     const lac = this.lac
+    if (lac > this.lacCarried) this.lacCarried = lac
     const frame: AddFrame = {ledgerId: this.ledgerId, entryId, lac, payload, digest: entryDigest(this.ledgerId, entryId, lac, payload)}
     if (this.meta.value.compression === 'lz4') frame.compress = true
     return new Promise<bigint>((resolve, reject) => {
@@ -198,8 +209,23 @@ export class LedgerWriter {
       this.length += BigInt(p.frame.payload.length)
       p.resolve(p.frame.entryId)
     }
+    if (this.lac > this.lacCarried && this.o.explicitLacMs > 0 && !this.lacTimer) {
+      this.lacTimer = setTimeout(() => this.sendLac(), this.o.explicitLacMs)
+      this.lacTimer.unref()
+    }
     this.wakeSpace()
     if (this.pending.length === 0) this.wakeDrain()
+  }
+
+  private sendLac(): void {
+    this.lacTimer = undefined
+    if (this.failed || this.lac <= this.lacCarried) return
+    const lac = this.lac
+    this.lacCarried = lac
+    for (const b of this.meta.value.ensembles.at(-1)!.bookies) {
+      // A hint for readers: a bookie that misses it learns the LAC from the next entry it gets.
+      this.pool.client(b).then(c => c.writeLac(this.ledgerId, lac)).catch(() => undefined)
+    }
   }
 
   private onBookieFailure(pos: number, bookieId: string, entries: PendingAdd[], err: LogError): void {
@@ -270,6 +296,7 @@ export class LedgerWriter {
   private fail(err: LogError): void {
     if (this.failed) return
     this.failed = err
+    clearTimeout(this.lacTimer)
     const pending = this.pending
     this.pending = []
     this.pendingBytes = 0

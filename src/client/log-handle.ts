@@ -5,9 +5,8 @@
  * that delete whole segments only, and only once every cursor is past them (unless forced).
  */
 import {ErrorCode, LogError, isLogError} from '../errors.js'
-import type {LogctlClient} from './client.js'
 import {checkName, closedEnd, type LogMeta, type LogStore, type Segment} from './log-meta.js'
-import {LogWriter, readLog, type LogEntry, type LogReadOptions} from './log.js'
+import {LogWriter, readLog, type LedgerOps, type LogEntry, type LogReadOptions} from './log.js'
 
 export interface LogInfo {
   name: string
@@ -55,7 +54,7 @@ export class Cursor {
 export class Log {
   private writer: Promise<LogWriter> | undefined
 
-  constructor(private readonly client: LogctlClient, private readonly store: LogStore, readonly name: string) {
+  constructor(private readonly client: LedgerOps, private readonly store: LogStore, readonly name: string) {
     checkName(name, 'log')
   }
 

@@ -12,7 +12,8 @@
  */
 import {hostname} from 'node:os'
 import {ErrorCode, LogError, isLogError} from '../errors.js'
-import type {LogctlClient} from './client.js'
+import type {LedgerMetadata} from '../meta/store.js'
+import type {LedgerReader} from './ledger-reader.js'
 import type {LedgerWriter} from './ledger-writer.js'
 import {closedEnd, type LogMeta, type LogStore, type Segment} from './log-meta.js'
 
@@ -37,6 +38,14 @@ export function unwrapEntry(offset: bigint, data: Buffer): LogEntry {
   return {offset, timestamp: Number(data.readBigUInt64BE(0)), payload: data.subarray(ENTRY_HEADER_BYTES)}
 }
 
+/** What the log layer needs of the client (LogctlClient provides it; kept narrow so imports point one way). */
+export interface LedgerOps {
+  createLedger(o: {ensembleSize: number; writeQuorum: number; ackQuorum: number; compression: LedgerMetadata['compression']; customMetadata: Record<string, string>}): Promise<LedgerWriter>
+  recoverLedger(id: bigint): Promise<LedgerMetadata>
+  openLedger(id: bigint): Promise<LedgerReader>
+  deleteLedger(id: bigint): Promise<{unreached: string[]}>
+}
+
 function fenced(name: string, why: string): LogError {
   return new LogError(ErrorCode.FENCED, `log ${name}: another writer took over (${why})`, {detail: {log: name}})
 }
@@ -53,13 +62,13 @@ export class LogWriter {
   /** Called after each roll (the log handle applies retention there, as DistributedLog's writer does). */
   onRoll: (() => void) | undefined
 
-  private constructor(private readonly client: LogctlClient, private readonly store: LogStore, readonly name: string, private readonly epoch: number, private config: LogMeta['config'], ledger: LedgerWriter, segment: Segment) {
+  private constructor(private readonly client: LedgerOps, private readonly store: LogStore, readonly name: string, private readonly epoch: number, private config: LogMeta['config'], ledger: LedgerWriter, segment: Segment) {
     this.ledger = ledger
     this.segment = segment
   }
 
   /** Take the writer role: bump the epoch, recover the previous writer's open segment, start a new one. */
-  static async open(client: LogctlClient, store: LogStore, name: string): Promise<LogWriter> {
+  static async open(client: LedgerOps, store: LogStore, name: string): Promise<LogWriter> {
     const mine = await store.update(name, m => ({...m, epoch: m.epoch + 1, writer: {epoch: m.epoch + 1, since: Date.now(), pid: process.pid, host: hostname()}}))
     const epoch = mine.epoch
     const open = mine.segments.at(-1)
@@ -78,7 +87,7 @@ export class LogWriter {
   }
 
   /** Create a ledger and publish it as the next segment, at the offset right after the last closed one. */
-  private static async startSegment(client: LogctlClient, store: LogStore, name: string, epoch: number, config: LogMeta['config']): Promise<{ledger: LedgerWriter; segment: Segment}> {
+  private static async startSegment(client: LedgerOps, store: LogStore, name: string, epoch: number, config: LogMeta['config']): Promise<{ledger: LedgerWriter; segment: Segment}> {
     const ledger = await client.createLedger({ensembleSize: config.ensembleSize, writeQuorum: config.writeQuorum, ackQuorum: config.ackQuorum, compression: config.compression, customMetadata: {log: name}})
     let segment: Segment | undefined
     try {
@@ -192,7 +201,7 @@ function segmentFor(m: LogMeta, offset: bigint): Segment | undefined {
 }
 
 /** Read a log from `from` on, across segments, optionally following the tail. */
-export async function* readLog(client: LogctlClient, store: LogStore, name: string, o: LogReadOptions = {}): AsyncGenerator<LogEntry> {
+export async function* readLog(client: LedgerOps, store: LogStore, name: string, o: LogReadOptions = {}): AsyncGenerator<LogEntry> {
   let m = (await store.get(name)).value
   let offset = o.from ?? m.firstOffset
   if (offset < 0n) throw new LogError(ErrorCode.OUT_OF_RANGE, `offset ${offset} is negative`)

@@ -469,22 +469,23 @@ export class StorageEngine {
    * Long poll: resolves with the ledger's LAC as soon as it exceeds `after`, or with the current value
    * (possibly -1) when `timeoutMs` passes first.
    */
-  async waitForLac(ledgerIdIn: bigint, afterIn: bigint, timeoutMs: number): Promise<bigint> {
+  async waitForLac(ledgerIdIn: bigint, afterIn: bigint, timeoutMs: number, signal?: AbortSignal): Promise<bigint> {
     const ledgerId = ids.ledgerId(ledgerIdIn)
     const after = Number(ids.lac(afterIn))
     const current = this.state.ledgers.get(ledgerId)?.lac ?? -1
-    if (current > after || timeoutMs <= 0) return BigInt(current)
+    if (current > after || timeoutMs <= 0 || signal?.aborted) return BigInt(current)
     return new Promise<bigint>(resolve => {
       let set = this.waiters.get(ledgerId)
       if (!set) this.waiters.set(ledgerId, (set = new Set()))
-      const w: LacWaiter = {
-        after,
-        resolve,
-        timer: setTimeout(() => {
-          set.delete(w)
-          resolve(BigInt(this.state.ledgers.get(ledgerId)?.lac ?? -1))
-        }, timeoutMs),
+      // Timeout and abort (the asker went away) end the wait the same way: with the current value.
+      const done = (): void => {
+        clearTimeout(w.timer)
+        signal?.removeEventListener('abort', done)
+        set.delete(w)
+        resolve(BigInt(this.state.ledgers.get(ledgerId)?.lac ?? -1))
       }
+      const w: LacWaiter = {after, resolve: lac => { signal?.removeEventListener('abort', done); resolve(lac) }, timer: setTimeout(done, timeoutMs)}
+      signal?.addEventListener('abort', done, {once: true})
       set.add(w)
     })
   }

@@ -148,6 +148,16 @@ t.test('long poll on the LAC wakes on a new entry and times out otherwise', asyn
   t.equal(await waiting, 0n, 'woken by the entry that moved the LAC')
   t.equal(await e.waitForLac(9n, -1n, 10_000), 0n, 'already beyond: immediate')
   await t.rejects(e.waitForLac(9n, -2n, 10), {code: ErrorCode.OUT_OF_RANGE})
+  // An asker that goes away ends the wait at once (no waiter left behind for the whole timeout).
+  const ac = new AbortController()
+  const abandoned = e.waitForLac(9n, 0n, 60_000, ac.signal)
+  ac.abort()
+  t.equal(await abandoned, 0n)
+  // The writer's explicit LAC wakes waiters too, without a new entry.
+  const woken = e.waitForLac(9n, 0n, 10_000)
+  t.equal(e.updateLac(9n, 1n), 1n)
+  t.equal(await woken, 1n)
+  t.equal(e.updateLac(9n, 0n), 1n, 'never goes backwards')
 })
 
 t.test('one process per data directory; several engines per process', async t => {

@@ -1,0 +1,218 @@
+/**
+ * The client side of the bookie protocol (docs/PROTOCOL.md): one BookieClient per bookie address, one
+ * HTTP/2 connection, many concurrent streams. The client library (src/client) is written against the
+ * interface below and nothing else.
+ *
+ * Errors: what the bookie answers comes back as a LogError with the bookie's code (errors.fromJSON);
+ * a refused, reset or GOAWAY'd connection is BOOKIE_UNAVAILABLE (retriable); a request that takes longer
+ * than timeoutMs is TIMEOUT and its stream is cancelled. After a timeout with nothing heard from the bookie
+ * (a stopped or partitioned process) the connection is dropped; every failure is followed by a lazy
+ * reconnect on the next request.
+ *
+ * Two transports sit behind it (transport-http2.ts, transport-undici.ts; `transport` option). node:http2
+ * is the default: on this workload it was faster and it can lift nghttp2's session memory cap (figures in
+ * docs/PROTOCOL.md, "Transport choice"; benchmarks/transport.ts measures both).
+ */
+import {ErrorCode, LogError, fromJSON} from '../errors.js'
+import * as ids from '../ids.js'
+import {ByteBudget} from './byte-budget.js'
+import {DEFAULT_MAX_MESSAGE_BYTES, NEXT_HEADER, decodeAddResults, decodeEntries, encodeAddBatch} from './frames.js'
+import {Http2Transport} from './transport-http2.js'
+import {UndiciTransport} from './transport-undici.js'
+import type {Transport, TransportName, TransportRequest, TransportResponse} from './transport.js'
+
+export interface AddFrame { ledgerId: bigint; entryId: bigint; lac: bigint; payload: Buffer; digest: number; recovery?: boolean; compress?: boolean }
+export interface ReadEntry { ledgerId: bigint; entryId: bigint; lac: bigint; payload: Buffer; digest: number }
+export type AddResult = { ok: true } | { ok: false; error: LogError }
+
+export interface BookieClientOptions {
+  /** Per request, default 10000 ms (a LAC long poll gets waitMs on top). */
+  timeoutMs?: number
+  /** Default 'http2' (node:http2); 'undici' uses undici's H2CClient. */
+  transport?: TransportName
+  /** Request-body bytes in flight to this bookie; default 64 MiB over node:http2, 6 MiB over undici (its session memory cap is 10 MB). */
+  maxInflightBytes?: number
+  /** Largest answer accepted (default 64 MiB). */
+  maxResponseBytes?: number
+}
+
+export interface BookieClient {
+  readonly address: string
+  /** One request; rejects (BOOKIE_UNAVAILABLE / TIMEOUT) only when the whole request failed. */
+  addEntries(frames: AddFrame[]): Promise<AddResult[]>
+  /**
+   * Entries held in [from, to], ascending; does NOT verify digests (the caller does). Without maxBytes,
+   * every entry the bookie holds in the range (fetched in pages if needed). With maxBytes, one answer of at
+   * most maxBytes of payload (at least one entry): a prefix; continue from the last id + 1.
+   */
+  readEntries(ledgerId: bigint, from: bigint, to: bigint, opts?: {maxBytes?: number}): Promise<ReadEntry[]>
+  /** Long poll: as soon as the bookie's LAC exceeds `after`, or after waitMs with the current values. */
+  readLac(ledgerId: bigint, after: bigint, waitMs: number): Promise<{lac: bigint; lastEntryId: bigint}>
+  /** Explicit LAC (an idle writer's; adds carry it otherwise): raises the bookie's LAC, wakes its long polls. Returns the bookie's LAC. */
+  writeLac(ledgerId: bigint, lac: bigint): Promise<bigint>
+  fence(ledgerId: bigint): Promise<{lac: bigint; lastEntryId: bigint}>
+  /** NO_SUCH_LEDGER when the bookie holds nothing of it. */
+  deleteLedger(ledgerId: bigint): Promise<void>
+  status(): Promise<Record<string, unknown>>
+  /** Cancels what is in flight (CLOSED) and closes the connection. */
+  close(): Promise<void>
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000
+const OK: AddResult = Object.freeze({ok: true})
+
+function badAnswer(address: string, why: string): LogError {
+  return new LogError(ErrorCode.BAD_FRAME, `bookie ${address} sent a malformed answer: ${why}`, {detail: {bookie: address}})
+}
+
+function checkOption(name: string, v: number | undefined, min: number): void {
+  if (v !== undefined && (!Number.isSafeInteger(v) || v < min)) throw new LogError(ErrorCode.BAD_INPUT, `bookie client option ${name} must be an integer >= ${min}, got ${String(v)}`)
+}
+
+export function connectBookie(address: string, opts: BookieClientOptions = {}): BookieClient {
+  return new HttpBookieClient(address, opts)
+}
+
+class HttpBookieClient implements BookieClient {
+  private readonly transport: Transport
+  private readonly timeoutMs: number
+  private readonly maxResponseBytes: number
+  private readonly budget: ByteBudget
+  private readonly inflight = new Set<AbortController>()
+  private closed = false
+
+  constructor(readonly address: string, opts: BookieClientOptions) {
+    checkOption('timeoutMs', opts.timeoutMs, 1)
+    checkOption('maxInflightBytes', opts.maxInflightBytes, 1)
+    checkOption('maxResponseBytes', opts.maxResponseBytes, 1024)
+    const name = opts.transport ?? 'http2'
+    if (name !== 'http2' && name !== 'undici') throw new LogError(ErrorCode.BAD_INPUT, `unknown bookie transport ${JSON.stringify(name)} (http2 or undici)`)
+    this.transport = name === 'http2' ? new Http2Transport(address) : new UndiciTransport(address)
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
+    this.maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_MESSAGE_BYTES
+    this.budget = new ByteBudget(opts.maxInflightBytes ?? (name === 'http2' ? 64 * 1024 * 1024 : 6 * 1024 * 1024))
+  }
+
+  async addEntries(frames: AddFrame[]): Promise<AddResult[]> {
+    if (frames.length === 0) return []
+    const res = await this.call('POST', '/v1/entries', encodeAddBatch(frames))
+    const outcomes = decodeAddResults(res.body, this.maxResponseBytes)
+    if (outcomes.length !== frames.length) throw badAnswer(this.address, `${outcomes.length} add results for ${frames.length} adds`)
+    return outcomes.map(e => (e === undefined ? OK : {ok: false, error: e}))
+  }
+
+  async readEntries(ledgerIdIn: bigint, fromIn: bigint, toIn: bigint, opts: {maxBytes?: number} = {}): Promise<ReadEntry[]> {
+    const ledgerId = ids.ledgerId(ledgerIdIn)
+    let from = ids.entryId(fromIn)
+    const to = ids.entryId(toIn)
+    if (to < from) throw new LogError(ErrorCode.OUT_OF_RANGE, `range ${from}..${to} is empty`)
+    checkOption('maxBytes', opts.maxBytes, 1)
+    const out: ReadEntry[] = []
+    for (;;) {
+      const q = `from=${from}&to=${to}${opts.maxBytes === undefined ? '' : `&maxBytes=${opts.maxBytes}`}`
+      const res = await this.call('GET', `/v1/ledgers/${ledgerId}/entries?${q}`)
+      const page = decodeEntries(res.body, this.maxResponseBytes)
+      for (const e of page) {
+        if (e.ledgerId !== ledgerId || e.entryId < from || e.entryId > to) throw badAnswer(this.address, `entry ${e.ledgerId}/${e.entryId} is outside ${ledgerId}/${from}..${to}`)
+        from = e.entryId + 1n // strictly ascending, or the next check fails
+        out.push(e)
+      }
+      const next = res.headers[NEXT_HEADER]
+      if (opts.maxBytes !== undefined || page.length === 0 || typeof next !== 'string') return out
+      if (!/^\d{1,16}$/.test(next) || BigInt(next) !== from || from > to) throw badAnswer(this.address, `bad ${NEXT_HEADER} ${JSON.stringify(next)}`)
+    }
+  }
+
+  async readLac(ledgerIdIn: bigint, after: bigint, waitMs: number): Promise<{lac: bigint; lastEntryId: bigint}> {
+    const ledgerId = ids.ledgerId(ledgerIdIn)
+    checkOption('waitMs', waitMs, 0)
+    const res = await this.call('GET', `/v1/ledgers/${ledgerId}/lac?after=${ids.lac(after)}&waitMs=${waitMs}`, undefined, this.timeoutMs + waitMs)
+    return this.positions(res)
+  }
+
+  async writeLac(ledgerIdIn: bigint, lac: bigint): Promise<bigint> {
+    const v = this.json(await this.call('POST', `/v1/ledgers/${ids.ledgerId(ledgerIdIn)}/lac?lac=${ids.lac(lac)}`))
+    try {
+      return ids.lac(v['lac'])
+    } catch {
+      throw badAnswer(this.address, `bad lac ${JSON.stringify(v['lac'])}`)
+    }
+  }
+
+  async fence(ledgerIdIn: bigint): Promise<{lac: bigint; lastEntryId: bigint}> {
+    return this.positions(await this.call('POST', `/v1/ledgers/${ids.ledgerId(ledgerIdIn)}/fence`))
+  }
+
+  async deleteLedger(ledgerIdIn: bigint): Promise<void> {
+    await this.call('DELETE', `/v1/ledgers/${ids.ledgerId(ledgerIdIn)}`)
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    return this.json(await this.call('GET', '/v1/status'))
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    for (const ac of this.inflight) ac.abort(new LogError(ErrorCode.CLOSED, `the client of bookie ${this.address} was closed`))
+    await this.transport.close()
+  }
+
+  private json(res: TransportResponse): Record<string, unknown> {
+    try {
+      const v: unknown = JSON.parse(res.body.toString('utf8'))
+      if (typeof v === 'object' && v !== null) return v as Record<string, unknown>
+    } catch {
+      // reported below
+    }
+    throw badAnswer(this.address, 'the body is not a JSON object')
+  }
+
+  private positions(res: TransportResponse): {lac: bigint; lastEntryId: bigint} {
+    const v = this.json(res)
+    try {
+      return {lac: ids.lac(v['lac']), lastEntryId: ids.lac(v['lastEntryId'])}
+    } catch {
+      throw badAnswer(this.address, `bad lac/lastEntryId ${JSON.stringify(v['lac'])}/${JSON.stringify(v['lastEntryId'])}`)
+    }
+  }
+
+  /** One request under the timeout and the in-flight byte budget; a non-200 answer becomes its LogError. */
+  private async call(method: TransportRequest['method'], path: string, body?: Buffer, timeoutMs = this.timeoutMs): Promise<TransportResponse> {
+    if (this.closed) throw new LogError(ErrorCode.CLOSED, `the client of bookie ${this.address} is closed`)
+    const ac = new AbortController()
+    const since = performance.now()
+    const timer = setTimeout(() => {
+      ac.abort(new LogError(ErrorCode.TIMEOUT, `bookie ${this.address}: ${method} ${path.replace(/\?.*/, '')} got no answer within ${timeoutMs} ms`, {detail: {bookie: this.address, timeoutMs}}))
+    }, timeoutMs)
+    this.inflight.add(ac)
+    const bytes = body?.length ?? 0
+    let res: TransportResponse
+    try {
+      await this.budget.acquire(bytes, ac.signal)
+      try {
+        res = await this.transport.request({method, path, signal: ac.signal, maxResponseBytes: this.maxResponseBytes, ...(body === undefined ? {} : {body})})
+      } finally {
+        this.budget.release(bytes)
+      }
+    } catch (err) {
+      if (ac.signal.aborted && (ac.signal.reason as LogError).code === ErrorCode.TIMEOUT) this.transport.timedOut(since)
+      throw err
+    } finally {
+      clearTimeout(timer)
+      this.inflight.delete(ac)
+    }
+    if (res.status !== 200) throw this.errorOf(res)
+    return res
+  }
+
+  private errorOf(res: TransportResponse): LogError {
+    try {
+      const v: unknown = JSON.parse(res.body.toString('utf8'))
+      if (typeof v === 'object' && v !== null && typeof (v as {code?: unknown}).code === 'string') return fromJSON(v)
+    } catch {
+      // not one of ours: below
+    }
+    const code = res.status === 502 || res.status === 503 || res.status === 504 ? ErrorCode.BOOKIE_UNAVAILABLE : ErrorCode.INTERNAL
+    return new LogError(code, `bookie ${this.address} answered HTTP ${res.status} without an error code`, {detail: {bookie: this.address, status: res.status}})
+  }
+}

@@ -1,0 +1,420 @@
+/**
+ * Binary frames of the bookie protocol (docs/PROTOCOL.md). Byte grammar, all integers big-endian:
+ *
+ *   message       = header item{count}                 ; exactly `count` items, nothing after the last one
+ *   header        = magic:u16 (0x4C47, "LG") version:u8 (1) kind:u8 count:u32
+ *
+ *   kind 1 ADD_BATCH (request body of POST /v1/entries; entries of any ledgers)
+ *     item        = flags:u8 ledgerId:u64 entryId:u64 lac:i64 digest:u32 len:u32 payload:byte{len}
+ *     flags       = bit 0 RECOVERY (accepted on a fenced ledger), bit 1 COMPRESS (store LZ4); others 0
+ *   kind 2 ADD_RESULTS (answer to ADD_BATCH: one item per add, in request order)
+ *     item        = status:u8 len:u32 error:byte{len}
+ *     status 0    = stored durably (len = 0)
+ *     status 1    = refused; error = UTF-8 JSON {code, message, detail} (len 2..MAX_ERROR_BYTES)
+ *   kind 3 ENTRIES (answer to GET /v1/ledgers/{id}/entries: entries ascending)
+ *     item        = ledgerId:u64 entryId:u64 lac:i64 digest:u32 len:u32 payload:byte{len}
+ *
+ * Every item is a fixed-size head whose last field is the length of the variable part ("blob") that
+ * follows. Bounds, each checked BEFORE anything is kept for it: count <= (bytes the message may still hold
+ * - header) / head size; len <= the kind's hard maximum (payload MAX_PAYLOAD_BYTES = 4 MiB, error 8 KiB)
+ * and <= the bytes the message may still hold; the whole message <= the decoder's maxBytes (and == the
+ * declared length when one is known, e.g. content-length). The decoder never allocates from a length it
+ * read: it keeps the chunks it was given and slices payloads out of them at the end.
+ * A violated grammar (or a length beyond the declared message length) is BAD_FRAME; a payload or a message
+ * over its hard maximum is TOO_LARGE.
+ */
+import {ErrorCode, LogError, fromJSON, isLogError} from '../errors.js'
+import * as ids from '../ids.js'
+
+export const MAGIC = 0x4c47
+export const VERSION = 1
+export const HEADER_BYTES = 8
+/** Hard cap of one entry on the wire (a bookie's configured limit, default 1 MiB, is checked per entry). */
+export const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+export const MAX_ERROR_BYTES = 8 * 1024
+/** content-type of a body made of frames. */
+export const FRAMES_TYPE = 'application/x-logctl-frames'
+/** Response header of a range read cut short by a limit: the entry id to continue from. */
+export const NEXT_HEADER = 'x-logctl-next'
+/** Default cap of one message (a request body or a response). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+export const FrameKind = {ADD_BATCH: 1, ADD_RESULTS: 2, ENTRIES: 3} as const
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind]
+
+export const AddFlag = {RECOVERY: 1, COMPRESS: 2} as const
+const KNOWN_FLAGS = AddFlag.RECOVERY | AddFlag.COMPRESS
+
+/** One add as it travels (src/net/bookie-client.ts re-exports it as the client's AddFrame). */
+export interface AddItem {
+  ledgerId: bigint
+  entryId: bigint
+  lac: bigint
+  payload: Buffer
+  digest: number
+  recovery?: boolean
+  compress?: boolean
+}
+
+export interface EntryItem {
+  ledgerId: bigint
+  entryId: bigint
+  lac: bigint
+  payload: Buffer
+  digest: number
+}
+
+/** undefined = stored; a LogError = refused. */
+export type AddOutcome = LogError | undefined
+
+const ADD_HEAD = 1 + 8 + 8 + 8 + 4 + 4
+const RESULT_HEAD = 1 + 4
+const ENTRY_HEAD = 8 + 8 + 8 + 4 + 4
+
+function badFrame(message: string, detail: Record<string, unknown> = {}): LogError {
+  return new LogError(ErrorCode.BAD_FRAME, message, {detail})
+}
+
+function tooLarge(message: string, size: number, limit: number): LogError {
+  return new LogError(ErrorCode.TOO_LARGE, message, {detail: {size, limit}})
+}
+
+function writeHeader(buf: Buffer, kind: FrameKind, count: number): number {
+  buf.writeUInt16BE(MAGIC, 0)
+  buf.writeUInt8(VERSION, 2)
+  buf.writeUInt8(kind, 3)
+  buf.writeUInt32BE(count, 4)
+  return HEADER_BYTES
+}
+
+function checkPayload(payload: unknown, what: string): Buffer {
+  if (!Buffer.isBuffer(payload)) throw new LogError(ErrorCode.BAD_INPUT, `${what}: payload must be a Buffer`)
+  if (payload.length > MAX_PAYLOAD_BYTES) throw tooLarge(`${what}: payload of ${payload.length} bytes is over the wire limit of ${MAX_PAYLOAD_BYTES}`, payload.length, MAX_PAYLOAD_BYTES)
+  return payload
+}
+
+function checkDigest(digest: unknown, what: string): number {
+  if (!Number.isInteger(digest) || (digest as number) < 0 || (digest as number) > 0xffffffff) {
+    throw new LogError(ErrorCode.BAD_INPUT, `${what}: digest must be an unsigned 32-bit integer`)
+  }
+  return digest as number
+}
+
+// ---- ADD_BATCH -------------------------------------------------------------------------------------
+
+export function addBatchEncodingLength(items: readonly AddItem[]): number {
+  let n = HEADER_BYTES
+  for (const it of items) n += ADD_HEAD + it.payload.length
+  return n
+}
+
+/** Encode a batch of adds; throws BAD_INPUT / OUT_OF_RANGE / TOO_LARGE for an add that cannot travel. */
+export function encodeAddBatch(items: readonly AddItem[]): Buffer {
+  const buf = Buffer.allocUnsafe(addBatchEncodingLength(items))
+  let o = writeHeader(buf, FrameKind.ADD_BATCH, items.length)
+  for (const it of items) {
+    const ledgerId = ids.ledgerId(it.ledgerId)
+    const entryId = ids.entryId(it.entryId)
+    const what = `add ${ledgerId}/${entryId}`
+    const payload = checkPayload(it.payload, what)
+    const flags = (it.recovery === true ? AddFlag.RECOVERY : 0) | (it.compress === true ? AddFlag.COMPRESS : 0)
+    o = buf.writeUInt8(flags, o)
+    o = buf.writeBigUInt64BE(ledgerId, o)
+    o = buf.writeBigUInt64BE(entryId, o)
+    o = buf.writeBigInt64BE(ids.lac(it.lac), o)
+    o = buf.writeUInt32BE(checkDigest(it.digest, what), o)
+    o = buf.writeUInt32BE(payload.length, o)
+    o += payload.copy(buf, o)
+  }
+  return buf
+}
+
+// ---- ADD_RESULTS -----------------------------------------------------------------------------------
+
+/** The error part of a refused add, bounded to MAX_ERROR_BYTES (the detail goes first, then the message is cut). */
+function errorBlob(err: LogError): Buffer {
+  const json = (e: {code: string; message: string; detail: Record<string, unknown>}): Buffer => Buffer.from(jsonStringify(e))
+  let b = json({code: err.code, message: err.message, detail: err.detail})
+  if (b.length > MAX_ERROR_BYTES) b = json({code: err.code, message: err.message.slice(0, 1024), detail: {}})
+  return b
+}
+
+export function encodeAddResults(results: readonly AddOutcome[]): Buffer {
+  const blobs = results.map(r => (r === undefined ? undefined : errorBlob(r)))
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + blobs.reduce((n, b) => n + RESULT_HEAD + (b?.length ?? 0), 0))
+  let o = writeHeader(buf, FrameKind.ADD_RESULTS, results.length)
+  for (const b of blobs) {
+    o = buf.writeUInt8(b === undefined ? 0 : 1, o)
+    o = buf.writeUInt32BE(b?.length ?? 0, o)
+    if (b !== undefined) o += b.copy(buf, o)
+  }
+  return buf
+}
+
+// ---- ENTRIES ---------------------------------------------------------------------------------------
+
+export function entriesEncodingLength(items: readonly EntryItem[]): number {
+  let n = HEADER_BYTES
+  for (const it of items) n += ENTRY_HEAD + it.payload.length
+  return n
+}
+
+export function encodeEntries(items: readonly EntryItem[]): Buffer {
+  const buf = Buffer.allocUnsafe(entriesEncodingLength(items))
+  let o = writeHeader(buf, FrameKind.ENTRIES, items.length)
+  for (const it of items) {
+    const what = `entry ${it.ledgerId}/${it.entryId}`
+    const payload = checkPayload(it.payload, what)
+    o = buf.writeBigUInt64BE(ids.ledgerId(it.ledgerId), o)
+    o = buf.writeBigUInt64BE(ids.entryId(it.entryId), o)
+    o = buf.writeBigInt64BE(ids.lac(it.lac), o)
+    o = buf.writeUInt32BE(checkDigest(it.digest, what), o)
+    o = buf.writeUInt32BE(payload.length, o)
+    o += payload.copy(buf, o)
+  }
+  return buf
+}
+
+// ---- decoding --------------------------------------------------------------------------------------
+
+/** How one kind's items look: head size, blob bound, and how head + blob become an item. */
+interface KindSpec<T> {
+  kind: FrameKind
+  name: string
+  headBytes: number
+  maxBlob: number
+  /** The error for a blob over maxBlob: an entry is TOO_LARGE, anything else a broken frame. */
+  oversized(len: number): LogError
+  /** Check the head (flags, status…); returns the blob length it declares. */
+  blobLength(head: Buffer): number
+  build(head: Buffer, blob: Buffer): T
+}
+
+const addSpec: KindSpec<AddItem> = {
+  kind: FrameKind.ADD_BATCH,
+  name: 'add batch',
+  headBytes: ADD_HEAD,
+  maxBlob: MAX_PAYLOAD_BYTES,
+  oversized: len => tooLarge(`an entry of ${len} bytes is over the wire limit of ${MAX_PAYLOAD_BYTES}`, len, MAX_PAYLOAD_BYTES),
+  blobLength(h) {
+    const flags = h.readUInt8(0)
+    if ((flags & ~KNOWN_FLAGS) !== 0) throw badFrame(`unknown add flags 0x${flags.toString(16)}`, {flags})
+    return h.readUInt32BE(ADD_HEAD - 4)
+  },
+  build(h, payload) {
+    const flags = h.readUInt8(0)
+    const item: AddItem = {ledgerId: h.readBigUInt64BE(1), entryId: h.readBigUInt64BE(9), lac: h.readBigInt64BE(17), digest: h.readUInt32BE(25), payload}
+    if ((flags & AddFlag.RECOVERY) !== 0) item.recovery = true
+    if ((flags & AddFlag.COMPRESS) !== 0) item.compress = true
+    return item
+  },
+}
+
+const resultSpec: KindSpec<AddOutcome> = {
+  kind: FrameKind.ADD_RESULTS,
+  name: 'add results',
+  headBytes: RESULT_HEAD,
+  maxBlob: MAX_ERROR_BYTES,
+  oversized: len => badFrame(`an add result carries an error of ${len} bytes (at most ${MAX_ERROR_BYTES})`),
+  blobLength(h) {
+    const status = h.readUInt8(0)
+    const len = h.readUInt32BE(1)
+    if (status > 1) throw badFrame(`unknown add status ${status}`, {status})
+    if ((status === 0) !== (len === 0)) throw badFrame(`add status ${status} with an error of ${len} bytes`)
+    return len
+  },
+  build(h, blob) {
+    if (h.readUInt8(0) === 0) return undefined
+    let body: unknown
+    try {
+      body = JSON.parse(blob.toString('utf8'))
+    } catch {
+      throw badFrame('an add result carries an error that is not JSON')
+    }
+    if (typeof body !== 'object' || body === null || typeof (body as {code?: unknown}).code !== 'string') throw badFrame('an add result carries an error without a code')
+    return fromJSON(body)
+  },
+}
+
+const entrySpec: KindSpec<EntryItem> = {
+  kind: FrameKind.ENTRIES,
+  name: 'entries',
+  headBytes: ENTRY_HEAD,
+  maxBlob: MAX_PAYLOAD_BYTES,
+  oversized: len => tooLarge(`an entry of ${len} bytes is over the wire limit of ${MAX_PAYLOAD_BYTES}`, len, MAX_PAYLOAD_BYTES),
+  blobLength: h => h.readUInt32BE(ENTRY_HEAD - 4),
+  build: (h, payload) => ({ledgerId: h.readBigUInt64BE(0), entryId: h.readBigUInt64BE(8), lac: h.readBigInt64BE(16), digest: h.readUInt32BE(24), payload}),
+}
+
+export interface DecoderLimits {
+  /** Largest message accepted (default DEFAULT_MAX_MESSAGE_BYTES). */
+  maxBytes?: number
+  /** The message's length when known in advance (content-length, a whole buffer): every length is bounded by it. */
+  expectedBytes?: number
+}
+
+interface Pending { head: Buffer; blobStart: number; blobLength: number }
+
+/**
+ * Incremental decoder of one message: push() the bytes as they arrive (any split, down to one byte at a
+ * time), end() once they are all there. push() fails as soon as the bytes seen so far break the grammar or a
+ * bound, so a server can answer a lying request before the rest of its body arrives.
+ */
+export class FrameDecoder<T> {
+  private readonly chunks: Buffer[] = []
+  private readonly items: Pending[] = []
+  private readonly limit: number
+  private readonly expected: number | undefined
+  private readonly head: Buffer
+  private received = 0
+  private headFill = 0
+  /** Bytes of the current blob still to come; -1 while reading a head. */
+  private blobLeft = -1
+  private count = -1
+  private failed: LogError | undefined
+  private ended = false
+
+  constructor(private readonly spec: KindSpec<T>, limits: DecoderLimits = {}) {
+    this.limit = limits.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES
+    this.expected = limits.expectedBytes
+    if (this.expected !== undefined && this.expected > this.limit) {
+      this.failed = tooLarge(`a ${spec.name} message of ${this.expected} bytes is over the limit of ${this.limit}`, this.expected, this.limit)
+    }
+    this.head = Buffer.alloc(Math.max(HEADER_BYTES, spec.headBytes))
+  }
+
+  /** Bytes accepted so far. */
+  get bytes(): number {
+    return this.received
+  }
+
+  push(chunk: Buffer): void {
+    if (this.failed) throw this.failed
+    if (this.ended) throw new LogError(ErrorCode.INTERNAL, `push() after end() on a ${this.spec.name} decoder`)
+    try {
+      this.consume(chunk)
+    } catch (err) {
+      this.failed = isLogError(err) ? err : badFrame(`undecodable ${this.spec.name} message: ${(err as Error).message}`)
+      throw this.failed
+    }
+  }
+
+  private consume(chunk: Buffer): void {
+    const total = this.received + chunk.length
+    if (total > this.limit) throw tooLarge(`a ${this.spec.name} message is over the limit of ${this.limit} bytes`, total, this.limit)
+    if (this.expected !== undefined && total > this.expected) throw badFrame(`the ${this.spec.name} message is longer than its declared ${this.expected} bytes`)
+    let o = 0
+    while (o < chunk.length) {
+      if (this.blobLeft > 0) {
+        const n = Math.min(this.blobLeft, chunk.length - o)
+        this.blobLeft -= n
+        o += n
+        if (this.blobLeft === 0) this.blobLeft = -1
+        continue
+      }
+      if (this.count >= 0 && this.items.length === this.count) {
+        throw badFrame(`${chunk.length - o} stray bytes after the last of ${this.count} items`, {offset: this.received + o})
+      }
+      const want = this.count < 0 ? HEADER_BYTES : this.spec.headBytes
+      const n = Math.min(want - this.headFill, chunk.length - o)
+      chunk.copy(this.head, this.headFill, o, o + n)
+      this.headFill += n
+      o += n
+      if (this.headFill < want) break
+      this.headFill = 0
+      const at = this.received + o // absolute offset just after this head
+      if (this.count < 0) this.readHeader(at)
+      else this.readItemHead(at)
+    }
+    this.chunks.push(chunk)
+    this.received = total
+  }
+
+  /**
+   * A count or length that does not fit: a lie about the declared length is BAD_FRAME; without a declared
+   * length, the message would outgrow the cap: TOO_LARGE.
+   */
+  private overflow(message: string, size: number): LogError {
+    if (this.expected !== undefined) return badFrame(message, {declared: this.expected})
+    return tooLarge(`${message}: a ${this.spec.name} message may hold ${this.limit} bytes`, size, this.limit)
+  }
+
+  /** The most bytes this message may still hold after `at` (expected length, else the cap). */
+  private room(at: number): number {
+    return (this.expected ?? this.limit) - at
+  }
+
+  private readHeader(at: number): void {
+    const magic = this.head.readUInt16BE(0)
+    if (magic !== MAGIC) throw badFrame(`bad magic 0x${magic.toString(16)} (expected 0x${MAGIC.toString(16)})`, {magic})
+    const version = this.head.readUInt8(2)
+    if (version !== VERSION) throw badFrame(`unsupported frame version ${version}`, {version})
+    const kind = this.head.readUInt8(3)
+    if (kind !== this.spec.kind) throw badFrame(`expected a ${this.spec.name} message (kind ${this.spec.kind}), got kind ${kind}`, {kind})
+    const count = this.head.readUInt32BE(4)
+    const most = Math.floor(this.room(at) / this.spec.headBytes)
+    if (count > most) throw this.overflow(`${count} items cannot fit in the ${this.room(at)} bytes left (at most ${most})`, at + count * this.spec.headBytes)
+    this.count = count
+  }
+
+  private readItemHead(at: number): void {
+    const head = Buffer.from(this.head.subarray(0, this.spec.headBytes)) // one small copy per item
+    const len = this.spec.blobLength(head)
+    if (len > this.spec.maxBlob) throw this.spec.oversized(len)
+    // The remaining heads need room too: a lying length is caught here, not after waiting for the bytes.
+    const reserved = (this.count - this.items.length - 1) * this.spec.headBytes
+    if (len > this.room(at) - reserved) throw this.overflow(`item ${this.items.length}: length ${len} is more than the message can still hold`, at + reserved + len)
+    this.items.push({head, blobStart: at, blobLength: len})
+    this.blobLeft = len > 0 ? len : -1
+  }
+
+  /**
+   * All bytes are in: check completeness and build the items (payloads are views of `body`). `owned` says
+   * that body is a fresh concatenation owning its whole ArrayBuffer (>= 4 KiB, so not from Buffer's pool),
+   * which the caller may transfer to a worker; a body that is the caller's own single chunk never is.
+   */
+  end(): {items: T[]; body: Buffer; owned: boolean} {
+    if (this.failed) throw this.failed
+    if (this.ended) throw new LogError(ErrorCode.INTERNAL, `end() called twice on a ${this.spec.name} decoder`)
+    this.ended = true
+    const complete = this.count >= 0 && this.items.length === this.count && this.blobLeft < 0 && this.headFill === 0
+    if (!complete) {
+      this.failed = badFrame(`truncated ${this.spec.name} message: ${this.received} bytes, ${Math.max(0, this.items.length)} of ${Math.max(0, this.count)} items started`, {bytes: this.received})
+      throw this.failed
+    }
+    if (this.expected !== undefined && this.received !== this.expected) {
+      this.failed = badFrame(`the ${this.spec.name} message has ${this.received} bytes, not its declared ${this.expected}`)
+      throw this.failed
+    }
+    const single = this.chunks.length === 1
+    const body = single ? this.chunks[0]! : Buffer.concat(this.chunks, this.received)
+    const owned = !single && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength
+    this.chunks.length = 0
+    try {
+      return {items: this.items.map(p => this.spec.build(p.head, body.subarray(p.blobStart, p.blobStart + p.blobLength))), body, owned}
+    } catch (err) {
+      this.failed = isLogError(err) ? err : badFrame(`undecodable ${this.spec.name} message: ${(err as Error).message}`)
+      throw this.failed
+    }
+  }
+}
+
+export const addBatchDecoder = (limits?: DecoderLimits): FrameDecoder<AddItem> => new FrameDecoder(addSpec, limits)
+export const addResultsDecoder = (limits?: DecoderLimits): FrameDecoder<AddOutcome> => new FrameDecoder(resultSpec, limits)
+export const entriesDecoder = (limits?: DecoderLimits): FrameDecoder<EntryItem> => new FrameDecoder(entrySpec, limits)
+
+function decodeWhole<T>(spec: KindSpec<T>, buf: Buffer, maxBytes?: number): T[] {
+  const d = new FrameDecoder(spec, {maxBytes: maxBytes ?? Math.max(buf.length, HEADER_BYTES), expectedBytes: buf.length})
+  d.push(buf)
+  return d.end().items
+}
+
+/** One-shot decoders of a whole message (payloads are views of `buf`). */
+export const decodeAddBatch = (buf: Buffer, maxBytes?: number): AddItem[] => decodeWhole(addSpec, buf, maxBytes)
+export const decodeAddResults = (buf: Buffer, maxBytes?: number): AddOutcome[] => decodeWhole(resultSpec, buf, maxBytes)
+export const decodeEntries = (buf: Buffer, maxBytes?: number): EntryItem[] => decodeWhole(entrySpec, buf, maxBytes)
+
+/** JSON with bigints as decimal strings (ids in error details and replies). */
+export function jsonStringify(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))
+}

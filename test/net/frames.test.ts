@@ -1,0 +1,185 @@
+import t from 'tap'
+import {entryDigest} from '../../src/checksum.js'
+import {ErrorCode, LogError, isLogError} from '../../src/errors.js'
+import {
+  FrameDecoder, HEADER_BYTES, MAX_ERROR_BYTES, MAX_PAYLOAD_BYTES, addBatchDecoder, addResultsDecoder, decodeAddBatch, decodeAddResults, decodeEntries,
+  encodeAddBatch, encodeAddResults, encodeEntries, entriesDecoder, type AddItem, type EntryItem,
+} from '../../src/net/frames.js'
+
+/** A deterministic PRNG so that a failing fuzz case can be replayed from its seed. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let x = Math.imul(s ^ (s >>> 15), 1 | s)
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function add(ledgerId: bigint, entryId: bigint, size: number, extra: Partial<AddItem> = {}): AddItem {
+  const payload = Buffer.alloc(size, Number(entryId % 251n))
+  const lac = entryId - 1n
+  return {ledgerId, entryId, lac, payload, digest: entryDigest(ledgerId, entryId, lac, payload), ...extra}
+}
+
+const adds: AddItem[] = [
+  add(1n, 0n, 0),
+  add(1n, 1n, 10, {recovery: true}),
+  add(2n ** 64n - 1n, 2n ** 53n - 1n, 300, {compress: true}),
+  add(7n, 3n, 1, {recovery: true, compress: true}),
+]
+const entries: EntryItem[] = adds.map(({ledgerId, entryId, lac, payload, digest}) => ({ledgerId, entryId, lac, payload, digest}))
+const outcomes = [undefined, new LogError(ErrorCode.FENCED, 'ledger 1 is fenced', {detail: {ledgerId: '1'}}), undefined, new LogError(ErrorCode.BAD_CHECKSUM, 'x'.repeat(20_000))]
+
+/** A decode that must fail: returns the LogError (anything else fails the test). */
+function failure(fn: () => unknown): LogError | undefined {
+  try {
+    fn()
+    return undefined
+  } catch (err) {
+    if (!isLogError(err)) throw err
+    return err
+  }
+}
+
+function feed<T>(d: FrameDecoder<T>, buf: Buffer, step: number): T[] {
+  for (let o = 0; o < buf.length; o += step) d.push(buf.subarray(o, Math.min(buf.length, o + step)))
+  return d.end().items
+}
+
+t.test('round trips of the three message kinds', async t => {
+  t.same(decodeAddBatch(encodeAddBatch(adds)), adds)
+  t.same(decodeEntries(encodeEntries(entries)), entries)
+  const back = decodeAddResults(encodeAddResults(outcomes))
+  t.equal(back.length, 4)
+  t.equal(back[0], undefined)
+  t.match(back[1], {code: ErrorCode.FENCED, message: 'ledger 1 is fenced', detail: {ledgerId: '1'}})
+  t.equal(back[2], undefined)
+  t.equal(back[3]?.code, ErrorCode.BAD_CHECKSUM, 'an error too long for its slot keeps its code (message cut)')
+  t.same(decodeAddBatch(encodeAddBatch([])), [])
+})
+
+t.test('byte at a time (and every other chunk size) gives the same items', async t => {
+  const a = encodeAddBatch(adds)
+  const e = encodeEntries(entries)
+  const r = encodeAddResults(outcomes)
+  for (const step of [1, 2, 3, 7, 33, 64, 1000]) {
+    t.same(feed(addBatchDecoder(), a, step), adds, `adds, ${step} bytes at a time`)
+    t.same(feed(entriesDecoder({expectedBytes: e.length}), e, step), entries, `entries, ${step} bytes at a time`)
+    t.same(feed(addResultsDecoder(), r, step).map(x => x?.code), outcomes.map(x => x?.code), `results, ${step} bytes at a time`)
+  }
+  const d = addBatchDecoder()
+  const large = encodeAddBatch([add(3n, 0n, 5000), add(3n, 1n, 5000)])
+  for (let i = 0; i < large.length; i++) d.push(large.subarray(i, i + 1))
+  const {body, owned} = d.end()
+  t.ok(owned && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength, 'a concatenated body owns its ArrayBuffer (transferable)')
+  const single = addBatchDecoder()
+  single.push(a)
+  t.notOk(single.end().owned, 'a single chunk is the caller\'s: never marked transferable')
+})
+
+t.test('every truncation is BAD_FRAME, at end() when no length says more', async t => {
+  const a = encodeAddBatch(adds)
+  for (let n = 0; n < a.length; n++) {
+    const d = addBatchDecoder()
+    d.push(a.subarray(0, n))
+    const err = failure(() => d.end())
+    if (err?.code !== ErrorCode.BAD_FRAME) t.fail(`prefix of ${n} bytes: ${err?.code ?? 'decoded'}`)
+    if (failure(() => decodeAddBatch(a.subarray(0, n)))?.code !== ErrorCode.BAD_FRAME) t.fail(`one-shot prefix of ${n} bytes`)
+  }
+  t.pass(`${a.length} prefixes refused`)
+})
+
+t.test('malformed headers, flags, statuses and trailing bytes are BAD_FRAME', async t => {
+  const a = encodeAddBatch(adds)
+  const mutate = (fn: (b: Buffer) => void, buf = a): Buffer => {
+    const b = Buffer.from(buf)
+    fn(b)
+    return b
+  }
+  const cases: Array<[string, Buffer]> = [
+    ['bad magic', mutate(b => b.writeUInt16BE(0x1234, 0))],
+    ['bad version', mutate(b => b.writeUInt8(9, 2))],
+    ['wrong kind', mutate(b => b.writeUInt8(3, 3))],
+    ['count larger than the bytes can hold', mutate(b => b.writeUInt32BE(0xffffffff, 4))],
+    ['count one too many', mutate(b => b.writeUInt32BE(adds.length + 1, 4))],
+    ['count one too few (stray bytes)', mutate(b => b.writeUInt32BE(adds.length - 1, 4))],
+    ['unknown flag bits', mutate(b => b.writeUInt8(0x80, HEADER_BYTES))],
+    ['a length that lies (longer than the rest)', mutate(b => b.writeUInt32BE(1_000_000, HEADER_BYTES + 29))],
+    ['trailing junk', Buffer.concat([a, Buffer.from([0])])],
+  ]
+  for (const [name, buf] of cases) t.equal(failure(() => decodeAddBatch(buf))?.code, ErrorCode.BAD_FRAME, name)
+  const r = encodeAddResults([undefined, new LogError(ErrorCode.FENCED, 'f')])
+  t.equal(failure(() => decodeAddResults(mutate(b => b.writeUInt8(7, HEADER_BYTES), r)))?.code, ErrorCode.BAD_FRAME, 'unknown add status')
+  t.equal(failure(() => decodeAddResults(mutate(b => b.writeUInt8(1, HEADER_BYTES), r)))?.code, ErrorCode.BAD_FRAME, 'error status without an error')
+  const notJson = mutate(b => b.fill(0x7b, r.length - 5), r)
+  t.equal(failure(() => decodeAddResults(notJson))?.code, ErrorCode.BAD_FRAME, 'an error that is not JSON')
+})
+
+t.test('hard maximums: TOO_LARGE before anything is kept for the item', async t => {
+  // A head announcing a 4 MiB + 1 payload, followed by nothing: refused on the head alone.
+  const head = encodeAddBatch([add(1n, 0n, 0)])
+  head.writeUInt32BE(MAX_PAYLOAD_BYTES + 1, HEADER_BYTES + 29)
+  const d = addBatchDecoder({maxBytes: 64 * 1024 * 1024})
+  t.equal(failure(() => d.push(head))?.code, ErrorCode.TOO_LARGE, 'payload over the wire limit')
+  t.equal(failure(() => d.push(Buffer.alloc(1)))?.code, ErrorCode.TOO_LARGE, 'a failed decoder stays failed')
+  t.equal(failure(() => encodeAddBatch([add(1n, 0n, MAX_PAYLOAD_BYTES + 1)]))?.code, ErrorCode.TOO_LARGE, 'the encoder refuses it too')
+  const big = encodeAddBatch([add(1n, 0n, 5000)])
+  t.equal(failure(() => feed(addBatchDecoder({maxBytes: 4096}), big, 1000))?.code, ErrorCode.TOO_LARGE, 'body over the cap, streamed')
+  t.equal(failure(() => addBatchDecoder({maxBytes: 4096, expectedBytes: 5000}).push(Buffer.alloc(1)))?.code, ErrorCode.TOO_LARGE, 'declared length over the cap')
+  t.equal(failure(() => feed(addBatchDecoder({expectedBytes: big.length - 1}), big, 1000))?.code, ErrorCode.BAD_FRAME, 'more bytes than declared')
+  t.equal(failure(() => feed(addBatchDecoder({expectedBytes: big.length + 1}), big, 1000))?.code, ErrorCode.BAD_FRAME, 'fewer bytes than declared')
+  const r = encodeAddResults([new LogError(ErrorCode.FENCED, 'f')])
+  r.writeUInt32BE(MAX_ERROR_BYTES + 1, HEADER_BYTES + 1)
+  t.equal(failure(() => addResultsDecoder().push(r))?.code, ErrorCode.BAD_FRAME, 'an error over 8 KiB is a broken frame, not TOO_LARGE')
+  const once = addBatchDecoder()
+  once.push(encodeAddBatch([]))
+  once.end()
+  t.equal(failure(() => once.end())?.code, ErrorCode.INTERNAL, 'a decoder decodes one message')
+  t.equal(failure(() => once.push(Buffer.alloc(1)))?.code, ErrorCode.INTERNAL)
+  t.equal(failure(() => encodeAddBatch([{ledgerId: 1n, entryId: -1n, lac: -1n, payload: Buffer.alloc(1), digest: 0}]))?.code, ErrorCode.OUT_OF_RANGE, 'the encoder checks ids')
+})
+
+t.test('fuzz: mutated frames and junk decode or fail with a LogError, without big allocations (a hang fails on the tap timeout)', async t => {
+  const valid = [encodeAddBatch(adds), encodeEntries(entries), encodeAddResults(outcomes)]
+  const decoders = [decodeAddBatch, decodeEntries, decodeAddResults] as const
+  const seed = 20261125
+  const rand = rng(seed)
+  const before = process.memoryUsage().arrayBuffers
+  let decoded = 0
+  let refused = 0
+  for (let i = 0; i < 6000; i++) {
+    const k = i % 3
+    let buf: Buffer
+    if (i % 5 === 4) {
+      buf = Buffer.alloc(Math.floor(rand() * 200))
+      for (let j = 0; j < buf.length; j++) buf[j] = Math.floor(rand() * 256)
+      if (rand() < 0.5 && buf.length >= 4) buf.writeUInt32BE(0x4c470100 | (k + 1), 0) // junk behind a valid magic
+    } else {
+      buf = Buffer.from(valid[k]!)
+      const flips = 1 + Math.floor(rand() * 4)
+      for (let f = 0; f < flips; f++) {
+        const at = Math.floor(rand() * buf.length)
+        buf[at] = rand() < 0.3 ? 0xff : Math.floor(rand() * 256)
+      }
+      if (rand() < 0.2) buf = buf.subarray(0, Math.floor(rand() * buf.length))
+    }
+    try {
+      const step = 1 + Math.floor(rand() * 64)
+      if (rand() < 0.5) decoders[k]!(buf)
+      else if (k === 0) feed(addBatchDecoder(), buf, step)
+      else if (k === 1) feed(entriesDecoder(), buf, step)
+      else feed(addResultsDecoder(), buf, step)
+      decoded++
+    } catch (err) {
+      if (!isLogError(err)) {
+        t.fail(`seed ${seed}, case ${i}: ${String(err)}`)
+        break
+      }
+      refused++
+    }
+  }
+  t.ok(refused > 0 && decoded + refused === 6000, `${decoded} decoded, ${refused} refused with a LogError`)
+  t.ok(process.memoryUsage().arrayBuffers - before < 64 * 1024 * 1024, 'no decoder allocated from a length it read')
+})
