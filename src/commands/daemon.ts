@@ -1,5 +1,7 @@
 import {Flags} from '@oclif/core'
+import {ErrorCode, LogError} from '../errors.js'
 import {createLogger, runDaemon} from '../server/bookie.js'
+import {systemdUnit} from '../server/systemd.js'
 import {BaseCommand} from './base.js'
 
 export default class Daemon extends BaseCommand {
@@ -15,7 +17,8 @@ it cleanly (in-flight adds finish, final checkpoint, deregistration); a second s
   ]
 
   static override flags = {
-    'data-dir': Flags.string({description: 'data directory (created if missing)', required: true, env: 'LOGCTL_DATA_DIR'}),
+    'data-dir': Flags.string({description: 'data directory (created if missing) [default: $STATE_DIRECTORY under systemd]', env: 'LOGCTL_DATA_DIR'}),
+    'print-systemd-unit': Flags.boolean({description: 'print a hardened systemd unit that runs this daemon with the other flags given, and exit'}),
     listen: Flags.string({description: 'host:port to listen on (port 0 = any free port)', default: '127.0.0.1:3181'}),
     advertise: Flags.string({description: 'host:port clients should use (default: the bound address)'}),
     metadata: Flags.string({description: 'metadata store URL: sqlite:/path/meta.db or etcd://host:port (none = do not register)', env: 'LOGCTL_METADATA'}),
@@ -23,10 +26,18 @@ it cleanly (in-flight adds finish, final checkpoint, deregistration); a second s
     'log-level': Flags.string({description: 'log level', options: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info'}),
   }
 
-  async run(): Promise<{bookieId: string; address: string}> {
+  async run(): Promise<{bookieId: string; address: string} | {unit: string}> {
     const {flags} = await this.parse(Daemon)
+    if (flags['print-systemd-unit']) {
+      const args = ['--listen', flags.listen, ...(flags.advertise ? ['--advertise', flags.advertise] : []), ...(flags.metadata ? ['--metadata', flags.metadata] : []), ...(flags['bookie-id'] ? ['--bookie-id', flags['bookie-id']] : []), ...(flags['data-dir'] ? ['--data-dir', flags['data-dir']] : [])]
+      const unit = systemdUnit({args})
+      this.log(unit.trimEnd())
+      return {unit}
+    }
+    const dataDir = flags['data-dir'] ?? process.env['STATE_DIRECTORY']?.split(':')[0]
+    if (!dataDir) throw new LogError(ErrorCode.BAD_INPUT, 'no data directory: pass --data-dir (or LOGCTL_DATA_DIR; under systemd, StateDirectory= sets it)')
     return runDaemon({
-      dataDir: flags['data-dir'],
+      dataDir,
       listen: flags.listen,
       logger: createLogger(flags['log-level']),
       ...(flags.advertise === undefined ? {} : {advertise: flags.advertise}),

@@ -17,6 +17,7 @@ import type {BookieInfo, BookieRegistration, MetadataStore} from '../meta/store.
 import {openMetadataStore} from '../meta/open.js'
 import {parseHostPort} from '../net/address.js'
 import {BookieServer, type BookieServerOptions} from '../net/server.js'
+import {notify} from './systemd.js'
 
 export interface BookieOptions {
   dataDir: string
@@ -147,8 +148,10 @@ export async function runDaemon(opts: BookieOptions): Promise<{bookieId: string;
   const bookie = await Bookie.start(opts)
   const {logger} = opts
   const result = {bookieId: bookie.id, address: bookie.address}
-  await new Promise<void>((resolve, reject) => {
+  // Signal handlers first, readiness after: a manager may stop us the moment it hears READY=1.
+  const stopped = new Promise<void>((resolve, reject) => {
     const stop = (why: LogError | undefined): void => {
+      notify({stopping: true}).catch(() => undefined)
       bookie.stop().then(() => (why ? reject(why) : resolve()), reject)
     }
     let signalled = false
@@ -170,5 +173,7 @@ export async function runDaemon(opts: BookieOptions): Promise<{bookieId: string;
       stop(reason)
     })
   })
+  await notify({ready: true, status: `serving on ${bookie.address}`})
+  await stopped
   return result
 }
