@@ -107,8 +107,10 @@ export class LedgerReader {
       }
       const bookie = bookiesFor(this.meta.value, lowest).find(b => !triedFor(lowest).has(b))
       if (bookie === undefined) {
+        // Say why: every copy corrupt, or the bookies that should have it unreachable (retriable), or absent.
         const err = lastError.get(lowest)
-        throw new LogError(err?.code === ErrorCode.BAD_CHECKSUM ? ErrorCode.BAD_CHECKSUM : ErrorCode.NO_SUCH_ENTRY,
+        const code = err && (err.code === ErrorCode.BAD_CHECKSUM || err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.BOOKIE_UNAVAILABLE) ? err.code : ErrorCode.NO_SUCH_ENTRY
+        throw new LogError(code,
           `entry ${this.ledgerId}/${lowest} could not be read from any bookie of its write set${err ? ` (last: ${err.message})` : ''}`,
           {detail: {ledgerId: String(this.ledgerId), entryId: String(lowest)}})
       }

@@ -12,10 +12,12 @@ export const clusterFlags = {
     env: 'LOGCTL_METADATA',
     helpValue: '<url>',
   }),
+  'timeout-ms': Flags.integer({description: 'give up on a bookie request after this long (a hung bookie is then replaced or skipped)', default: 10_000, min: 1, env: 'LOGCTL_TIMEOUT_MS'}),
 }
 
-export async function withClient<T>(flags: {metadata?: string | undefined}, fn: (client: LogctlClient) => Promise<T>, opts: Omit<ClientOptions, 'metadata'> = {}): Promise<T> {
-  const client = await LogctlClient.connect({...opts, metadata: flags.metadata ?? defaultMetadataUrl()})
+export async function withClient<T>(flags: {metadata?: string | undefined; 'timeout-ms'?: number | undefined}, fn: (client: LogctlClient) => Promise<T>, opts: Omit<ClientOptions, 'metadata'> = {}): Promise<T> {
+  const timeout = flags['timeout-ms'] === undefined ? {} : {bookieTimeoutMs: flags['timeout-ms']}
+  const client = await LogctlClient.connect({...timeout, ...opts, metadata: flags.metadata ?? defaultMetadataUrl()})
   try {
     return await fn(client)
   } finally {
