@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {createInterface} from 'node:readline'
+import {Pipeline} from '../client/pipeline.js'
 import {BaseCommand} from './base.js'
 import {clusterFlags, withClient} from './cluster-flags.js'
 
@@ -21,25 +22,18 @@ bounded however long stdin runs (tail -F app.log | logctl append app-logs).`
       const log = await client.openLog(args.name)
       let entries = 0
       let last: bigint | undefined
-      let failure: unknown
-      let printed = Promise.resolve()
-      const add = async (line: string): Promise<void> => {
-        const p = log.append(line) // pipelined: waits only when the writer's window is full
-        p.catch(err => { failure ??= err })
+      // At most 1024 appends outstanding; acks are printed in order as soon as each is durable.
+      const pipe = new Pipeline<bigint>(1024, off => {
+        last = off
+        if (json) process.stdout.write(`{"offset":${off}}\n`)
+      })
+      const add = (line: string): Promise<void> => {
         entries++
-        // Print acks in order, each as soon as it (and everything before it) is durable.
-        printed = printed.then(() => p).then(off => {
-          last = off
-          if (json) process.stdout.write(`{"offset":${off}}\n`)
-        }, () => undefined)
+        return pipe.push(() => log.append(line))
       }
       if (flags.message) for (const m of flags.message) await add(m)
-      else for await (const line of createInterface({input: process.stdin, crlfDelay: Infinity})) {
-        if (failure) break
-        await add(line)
-      }
-      await printed
-      if (failure) throw failure
+      else for await (const line of createInterface({input: process.stdin, crlfDelay: Infinity})) await add(line)
+      await pipe.drain()
       await log.close()
       return {entries, last}
     })

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 import {createReadStream} from 'node:fs'
 import {createInterface} from 'node:readline'
+import {Pipeline} from '../../client/pipeline.js'
 import {BaseCommand} from '../base.js'
 import {clusterFlags, withClient} from '../cluster-flags.js'
 
@@ -31,16 +32,13 @@ export default class LedgerWrite extends BaseCommand {
       const t0 = Date.now()
       let entries = 0
       let bytes = 0
-      let failure: unknown
+      const pipe = new Pipeline<bigint>(1024) // bounded: memory stays flat however long the input runs
       for await (const line of createInterface({input, crlfDelay: Infinity})) {
-        if (failure) break
-        // Pipelined: append() waits only when the writer's window is full.
-        const p = w.append(line)
-        p.catch(err => { failure ??= err })
+        await pipe.push(() => w.append(line))
         entries++
         bytes += Buffer.byteLength(line)
       }
-      if (failure) throw failure
+      await pipe.drain()
       await w.close()
       return {ledgerId: w.ledgerId, entries, bytes, seconds: (Date.now() - t0) / 1000}
     })
