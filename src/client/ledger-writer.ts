@@ -74,6 +74,8 @@ export class LedgerWriter {
   /** Highest LAC the bookies were told, piggybacked on an entry or sent explicitly. */
   private lacCarried = -1n
   private lacTimer: NodeJS.Timeout | undefined
+  private admission: Promise<void> = Promise.resolve()
+  private admitting = 0
 
   constructor(meta: Versioned<LedgerMetadata>, store: MetadataStore, pool: BookiePool, opts: WriterOptions = {}) {
     this.meta = meta
@@ -108,11 +110,20 @@ export class LedgerWriter {
   async append(data: Buffer | Uint8Array | string): Promise<bigint> {
     const payload = typeof data === 'string' ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
     if (this.closed) throw new LogError(ErrorCode.LEDGER_CLOSED, `ledger ${this.ledgerId} is closed`)
-    while (!this.failed && (this.pending.length >= this.o.maxPendingEntries || (this.pending.length > 0 && this.pendingBytes + payload.length > this.o.maxPendingBytes))) {
-      await new Promise<void>(resolve => this.spaceWaiters.push(resolve))
+    // Admission is first come, first served: ids follow the order of append() calls even when callers
+    // wait for room in the window (a log layer stamps per-entry headers in call order). With room and
+    // nobody waiting, the id is assigned at once, in this call.
+    if (this.admitting > 0 || !this.hasSpace(payload.length)) {
+      this.admitting++
+      const turn = this.admission.then(() => this.waitForSpace(payload.length))
+      this.admission = turn.catch(() => undefined)
+      try {
+        await turn
+      } finally {
+        this.admitting--
+      }
+      if (this.failed) throw this.failed
     }
-    if (this.failed) throw this.failed
-    if (this.closed) throw new LogError(ErrorCode.LEDGER_CLOSED, `ledger ${this.ledgerId} is closed`)
     const entryId = ++this.lastPushed
     const lac = this.lac
     if (lac > this.lacCarried) this.lacCarried = lac
@@ -125,6 +136,14 @@ export class LedgerWriter {
       for (const pos of writeSet(entryId, this.meta.value.ensembleSize, this.meta.value.writeQuorum)) this.queue(pos, p)
       this.scheduleFlush()
     })
+  }
+
+  private hasSpace(bytes: number): boolean {
+    return this.pending.length < this.o.maxPendingEntries && (this.pending.length === 0 || this.pendingBytes + bytes <= this.o.maxPendingBytes)
+  }
+
+  private async waitForSpace(bytes: number): Promise<void> {
+    while (!this.failed && !this.hasSpace(bytes)) await new Promise<void>(resolve => this.spaceWaiters.push(resolve))
   }
 
   private queue(pos: number, p: PendingAdd): void {
@@ -320,6 +339,7 @@ export class LedgerWriter {
    */
   close(): Promise<{lastEntryId: bigint; length: bigint}> {
     this.closed ??= (async () => {
+      await this.admission // appends called before close() are still admitted and confirmed
       while (this.pending.length > 0 && !this.failed) await new Promise<void>(resolve => this.drainWaiters.push(resolve))
       await this.changes.catch(() => undefined)
       if (this.failed) throw this.failed

@@ -108,28 +108,33 @@ export class Log {
   /** Remove whole closed segments that end before `before`. */
   truncate(before: bigint, o: {force?: boolean} = {}): Promise<RemovalResult> {
     if (typeof before !== 'bigint' || before < 0n) return Promise.reject(new LogError(ErrorCode.OUT_OF_RANGE, `--before must be a non-negative offset, got ${String(before)}`))
-    return this.removeFront(seg => seg.lastOffset < before, o.force === true)
+    return this.removeFront(() => seg => seg.lastOffset < before, o.force === true)
   }
 
   /** Apply the log's retention (age and size): remove the oldest whole segments that are past it. */
   async enforceRetention(o: {force?: boolean; now?: number} = {}): Promise<RemovalResult> {
-    const m = (await this.store.get(this.name)).value
     const now = o.now ?? Date.now()
-    let total = m.segments.reduce((n, s) => n + s.bytes, 0n)
-    const {retentionMs, retentionBytes} = m.config
-    return this.removeFront(seg => {
-      const old = retentionMs > 0 && seg.closedAt > 0 && now - seg.closedAt > retentionMs
-      const big = retentionBytes > 0 && total > BigInt(retentionBytes)
-      if (old || big) total -= seg.bytes
-      return old || big
+    // The size is taken from the segments the update sees (fresh on every CAS attempt), never from an
+    // earlier read: a truncation racing this call must not make it delete more than the limit asks.
+    return this.removeFront(cur => {
+      const {retentionMs, retentionBytes} = cur.config
+      let total = cur.segments.reduce((n, s) => n + s.bytes, 0n)
+      return seg => {
+        const old = retentionMs > 0 && seg.closedAt > 0 && now - seg.closedAt > retentionMs
+        const big = retentionBytes > 0 && total > BigInt(retentionBytes)
+        if (old || big) total -= seg.bytes
+        return old || big
+      }
     }, o.force === true)
   }
 
-  private async removeFront(pred: (s: Segment) => boolean, force: boolean): Promise<RemovalResult> {
+  /** `predicate(meta)` is called on every CAS attempt and returns the test for each front segment. */
+  private async removeFront(predicate: (m: LogMeta) => (s: Segment) => boolean, force: boolean): Promise<RemovalResult> {
     const cursors = await this.store.cursors(this.name)
     const slowest = cursors.reduce<bigint | undefined>((min, c) => (min === undefined || c.offset < min ? c.offset : min), undefined)
     let removed: Segment[] = []
     const m = await this.store.update(this.name, cur => {
+      const pred = predicate(cur)
       let k = 0
       while (k < cur.segments.length) {
         const s = cur.segments[k]!

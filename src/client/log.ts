@@ -8,7 +8,9 @@
  * the epoch check. A segment rolls (by bytes, entries or age) by draining and closing its ledger first,
  * then publishing the next segment at exactly the following offset, so offsets stay dense.
  *
- * Each entry's payload is prefixed with its append time (u64 ms, big-endian) so readers can show it.
+ * Each entry's payload is prefixed with a 16-byte header: its append time (u64 ms, big-endian), so readers
+ * can show it, and the segment's bytes up to and including it (u64), so that a writer taking over can
+ * learn a recovered segment's size from its last entry alone.
  */
 import {hostname} from 'node:os'
 import {ErrorCode, LogError, isLogError} from '../errors.js'
@@ -24,13 +26,19 @@ export interface LogEntry {
   payload: Buffer
 }
 
-export const ENTRY_HEADER_BYTES = 8
+export const ENTRY_HEADER_BYTES = 16
 
-export function wrapEntry(payload: Buffer, now = Date.now()): Buffer {
+export function wrapEntry(payload: Buffer, segmentBytes: bigint, now = Date.now()): Buffer {
   const b = Buffer.allocUnsafe(ENTRY_HEADER_BYTES + payload.length)
   b.writeBigUInt64BE(BigInt(now), 0)
+  b.writeBigUInt64BE(segmentBytes + BigInt(b.length), 8)
   payload.copy(b, ENTRY_HEADER_BYTES)
   return b
+}
+
+/** The segment's stored bytes up to and including this entry (from its header). */
+export function segmentBytesThrough(data: Buffer): bigint {
+  return data.length >= ENTRY_HEADER_BYTES ? data.readBigUInt64BE(8) : 0n
 }
 
 export function unwrapEntry(offset: bigint, data: Buffer): LogEntry {
@@ -54,6 +62,8 @@ export class LogWriter {
   private ledger: LedgerWriter
   private segment: Segment
   private segmentBytes = 0
+  /** Stored bytes appended to the current segment, headers included (what each entry's header carries). */
+  private storedBytes = 0n
   private segmentEntries = 0
   private rolling: Promise<void> | undefined
   private failed: LogError | undefined
@@ -74,11 +84,17 @@ export class LogWriter {
     const open = mine.segments.at(-1)
     if (open && open.state === 'OPEN') {
       const rec = await client.recoverLedger(open.ledgerId)
+      // A recovered ledger's length is unknown to its metadata; its last entry's header says it.
+      let bytes = rec.length
+      if (rec.lastEntryId >= 0n) {
+        const [last] = await (await client.openLedger(open.ledgerId)).read(rec.lastEntryId, rec.lastEntryId)
+        if (last) bytes = segmentBytesThrough(last.payload)
+      }
       await store.update(name, m => {
         if (m.epoch !== epoch) throw fenced(name, `epoch ${m.epoch} is newer than ours, ${epoch}`)
         const last = m.segments.at(-1)
         if (!last || last.ledgerId !== open.ledgerId || last.state === 'CLOSED') return undefined
-        const closedSeg: Segment = {...last, state: 'CLOSED', lastOffset: last.firstOffset + rec.lastEntryId, bytes: rec.length, closedAt: Date.now()}
+        const closedSeg: Segment = {...last, state: 'CLOSED', lastOffset: last.firstOffset + rec.lastEntryId, bytes, closedAt: Date.now()}
         return {...m, segments: [...m.segments.slice(0, -1), closedSeg]}
       })
     }
@@ -108,8 +124,8 @@ export class LogWriter {
   }
 
   /** Append one entry; resolves with its offset once it is durable on Qa bookies (in offset order). */
-  async append(data: Buffer | string): Promise<bigint> {
-    const payload = typeof data === 'string' ? Buffer.from(data) : data
+  async append(input: Buffer | string): Promise<bigint> {
+    const payload = typeof input === 'string' ? Buffer.from(input) : input
     if (!Buffer.isBuffer(payload)) throw new LogError(ErrorCode.BAD_INPUT, 'a log entry must be a Buffer or a string')
     while (this.rolling) await this.rolling
     if (this.failed) throw this.failed
@@ -122,8 +138,10 @@ export class LogWriter {
     const seg = this.segment
     this.segmentBytes += payload.length
     this.segmentEntries++
+    const data = wrapEntry(payload, this.storedBytes)
+    this.storedBytes += BigInt(data.length)
     try {
-      const id = await this.ledger.append(wrapEntry(payload))
+      const id = await this.ledger.append(data)
       return seg.firstOffset + id
     } catch (err) {
       throw this.fail(err)
@@ -164,6 +182,7 @@ export class LogWriter {
       this.ledger = next.ledger
       this.segment = next.segment
       this.segmentBytes = 0
+      this.storedBytes = 0n
       this.segmentEntries = 0
       this.onRoll?.()
     } catch (err) {
@@ -252,7 +271,13 @@ export async function* readLog(client: LedgerOps, store: LogStore, name: string,
         finished = seg.ledgerId // this segment is done: on to the next one
         break
       }
-      if (!o.follow) return
+      if (!o.follow) {
+        if (entry > last + 1n) {
+          const end = seg.firstOffset + last + 1n
+          throw new LogError(ErrorCode.OUT_OF_RANGE, `offset ${offset} is beyond the end of log ${name} (${end})`, {detail: {end: String(end)}})
+        }
+        return
+      }
       await reader.refresh(pollMs)
       if (o.signal?.aborted) return
     }

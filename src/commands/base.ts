@@ -85,7 +85,8 @@ export abstract class BaseCommand extends Command {
     const exit = exitCodeOf(err)
     if (this.jsonEnabled()) {
       process.exitCode = exit
-      this.logJson(this.toErrorJson(err))
+      // One line, so that commands streaming JSON lines (append, read) stay line-parseable to the end.
+      process.stdout.write(`${JSON.stringify(this.toErrorJson(err))}\n`)
       return undefined
     }
     // oclif's own errors print themselves (with usage for parse errors) and exit with err.oclif.exit.

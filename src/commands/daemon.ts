@@ -26,7 +26,8 @@ it cleanly (in-flight adds finish, final checkpoint, deregistration); a second s
     'log-level': Flags.string({description: 'log level', options: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info'}),
   }
 
-  async run(): Promise<{bookieId: string; address: string} | {unit: string}> {
+  /** Prints nothing at the end under --json (stdout carries the daemon's JSON log lines); --print-systemd-unit returns {unit}. */
+  async run(): Promise<{unit: string} | undefined> {
     const {flags} = await this.parse(Daemon)
     if (flags['print-systemd-unit']) {
       const args = ['--listen', flags.listen, ...(flags.advertise ? ['--advertise', flags.advertise] : []), ...(flags.metadata ? ['--metadata', flags.metadata] : []), ...(flags['bookie-id'] ? ['--bookie-id', flags['bookie-id']] : []), ...(flags['data-dir'] ? ['--data-dir', flags['data-dir']] : [])]
@@ -36,7 +37,7 @@ it cleanly (in-flight adds finish, final checkpoint, deregistration); a second s
     }
     const dataDir = flags['data-dir'] ?? process.env['STATE_DIRECTORY']?.split(':')[0]
     if (!dataDir) throw new LogError(ErrorCode.BAD_INPUT, 'no data directory: pass --data-dir (or LOGCTL_DATA_DIR; under systemd, StateDirectory= sets it)')
-    return runDaemon({
+    await runDaemon({
       dataDir,
       listen: flags.listen,
       logger: createLogger(flags['log-level']),
@@ -44,5 +45,6 @@ it cleanly (in-flight adds finish, final checkpoint, deregistration); a second s
       ...(flags.metadata === undefined ? {} : {metadata: flags.metadata}),
       ...(flags['bookie-id'] === undefined ? {} : {bookieId: flags['bookie-id']}),
     })
+    return undefined
   }
 }

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {defaultStandaloneDir, readConfigFile} from '../config.js'
 import {createLogger} from '../server/bookie.js'
-import {runStandalone, type StandaloneInfo} from '../server/standalone.js'
+import {runStandalone} from '../server/standalone.js'
 import {BaseCommand} from './base.js'
 
 export default class Standalone extends BaseCommand {
@@ -18,10 +18,11 @@ on this machine finds the cluster with no flags. Ctrl-C stops it cleanly.`
     'log-level': Flags.string({description: 'log level', options: ['fatal', 'error', 'warn', 'info', 'debug'], env: 'LOGCTL_LOG_LEVEL'}),
   }
 
-  async run(): Promise<StandaloneInfo> {
+  /** Under --json the ready line is the output (one JSON line); nothing more is printed at the stop. */
+  async run(): Promise<undefined> {
     const {flags} = await this.parse(Standalone)
     const logger = createLogger(flags['log-level'] ?? readConfigFile().logLevel ?? 'warn')
-    return runStandalone({dataDir: flags['data-dir'] ?? defaultStandaloneDir(), bookies: flags.bookies, port: flags.port, host: '127.0.0.1', logger}, info => {
+    await runStandalone({dataDir: flags['data-dir'] ?? defaultStandaloneDir(), bookies: flags.bookies, port: flags.port, host: '127.0.0.1', logger}, info => {
       this.logToStderr(`logctl standalone: ${info.bookies.length} bookies, metadata ${info.metadata}`)
       for (const b of info.bookies) this.logToStderr(`  ${b.id} listening on ${b.address}`)
       this.logToStderr(`data in ${info.dataDir}; Ctrl-C stops the cluster (the data stays).`)
@@ -32,5 +33,6 @@ on this machine finds the cluster with no flags. Ctrl-C stops it cleanly.`
       if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify({event: 'ready', ...info})}\n`)
       else this.log('ready')
     })
+    return undefined
   }
 }

@@ -69,6 +69,31 @@ function zeroWord(w: Window, pos: number): boolean {
   return b.length === 8 && b.readBigUInt64LE(0) === 0n
 }
 
+/** Offset of the first non-zero byte at or after `from` (-1 if none). */
+function firstNonZero(w: Window, from: number): number {
+  for (let pos = from; pos < w.size; pos += 1024 * 1024) {
+    const b = w.get(pos, 1024 * 1024)
+    const i = b.findIndex(x => x !== 0)
+    if (i >= 0) return pos + i
+  }
+  return -1
+}
+
+/** End of the last non-zero byte at or after `from`. */
+function lastNonZeroEnd(w: Window, from: number): number {
+  let end = from
+  for (let pos = from; pos < w.size; pos += 1024 * 1024) {
+    const b = w.get(pos, 1024 * 1024)
+    for (let i = b.length - 1; i >= 0; i--) {
+      if (b[i] !== 0) {
+        end = pos + i + 1
+        break
+      }
+    }
+  }
+  return end
+}
+
 export interface ScanOptions {
   /** Start here instead of just after the segment header. */
   from?: number
@@ -103,7 +128,16 @@ export function* scanSegment(path: string, opts: ScanOptions = {}): Generator<Sc
         pos += p.length
         continue
       }
-      if (p.end) break
+      if (p.end) {
+        // Zeros: the records end here. Anything non-zero further on (junk, or a write that landed past a
+        // hole) is reported as a trailing bad region, so that verify sees the whole file.
+        const junk = firstNonZero(w, pos)
+        if (junk >= 0) {
+          yield {kind: 'bad', offset: junk, end: lastNonZeroEnd(w, junk), reason: 'non-zero data after the end of the records', trailing: true, nextSeq: undefined}
+          return
+        }
+        break
+      }
       // Search forward for the next valid record; remember where the non-zero data ended.
       let next = pos + 8
       let lastNonZero = pos + 8
