@@ -4,19 +4,10 @@
  * Defaults depend on the mode; `resolveOptions` fills them in and says why a combination is refused.
  */
 import {ErrorCode, LogError} from '../errors.js'
-import {HEADER_BYTES} from './payloads.js'
+import {HEADER_BYTES, type PayloadKind, type SizeRange} from './payloads.js'
 
 export const BENCH_MODES = ['append', 'read', 'tail', 'e2e'] as const
 export type BenchMode = (typeof BENCH_MODES)[number]
-
-export const PAYLOAD_KINDS = ['random', 'text'] as const
-export type PayloadKind = (typeof PAYLOAD_KINDS)[number]
-
-/** Entry payload size in bytes: every entry `min` bytes, or uniformly spread over min..max. */
-export interface SizeRange {
-  min: number
-  max: number
-}
 
 export interface BenchOptions {
   mode: BenchMode

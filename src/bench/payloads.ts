@@ -10,9 +10,16 @@
  * `text` (log-like lines: timestamps, levels, paths, ids; lz4 shrinks it about 3x). Filler is sliced out of
  * a pool made once from a seeded generator, so a run costs one copy per entry and is reproducible.
  */
-import type {PayloadKind, SizeRange} from './options.js'
-
 export const HEADER_BYTES = 16
+
+export const PAYLOAD_KINDS = ['random', 'text'] as const
+export type PayloadKind = (typeof PAYLOAD_KINDS)[number]
+
+/** Entry payload size in bytes: every entry `min` bytes, or uniformly spread over min..max. */
+export interface SizeRange {
+  min: number
+  max: number
+}
 
 export interface EntryHeader {
   sendUs: number

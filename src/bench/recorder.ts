@@ -190,8 +190,8 @@ export class Recorder {
 
   /**
    * End the current window: its figures (to print), its histograms merged into the totals for the streams
-   * that measure (and written to the histogram log), then reset. `warmup` lists streams that were still
-   * warming up: their window is discarded.
+   * that measure (and written to the histogram log), then reset. The window of a stream that does not
+   * measure yet, or is in `warming` (begin() is about to start it), is discarded: it was a warm-up.
    */
   roll(atUs = nowUs(), warming: Stream[] = []): Window {
     const seconds = Math.max(1e-6, (atUs - this.windowStartUs) / 1e6)

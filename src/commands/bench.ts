@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
-import {BENCH_MODES, PAYLOAD_KINDS, parseNumber, parseSize, resolveOptions, type BenchMode, type PayloadKind} from '../bench/options.js'
+import {BENCH_MODES, parseNumber, parseSize, resolveOptions, type BenchMode} from '../bench/options.js'
+import {PAYLOAD_KINDS, type PayloadKind} from '../bench/payloads.js'
 import {summaryLines} from '../bench/reporter.js'
 import {clientOptionsFor, runBench} from '../bench/runner.js'
 import type {BenchSummary} from '../bench/summary.js'
@@ -40,7 +41,6 @@ omission). MB = 2^20 bytes. Ctrl-C prints the summary so far. See docs/BENCH.md.
     payload: Flags.string({options: [...PAYLOAD_KINDS], default: 'random', description: 'random bytes, or text: compressible log-like lines'}),
     log: Flags.string({description: 'name of the log (several producers: NAME-0, NAME-1, ...) [default: bench-<mode>-<id>]'}),
     keep: Flags.boolean({description: 'keep the logs at the end (default: delete them)'}),
-    'bookie-timeout-ms': Flags.integer({description: 'client timeout per bookie request; a bookie that misses it is replaced (ensemble change)', min: 1}),
     'report-interval': seconds(0, true)({description: 'seconds between report lines', default: 5}),
     histogram: Flags.string({description: 'write the latency histograms of each interval to FILE (HdrHistogram log, µs)', helpValue: '<file>'}),
   }
@@ -55,7 +55,7 @@ omission). MB = 2^20 bytes. Ctrl-C prints the summary so far. See docs/BENCH.md.
     })
     // Report lines go to stderr with --json too (oclif's logToStderr is silent then): stdout keeps the JSON.
     const io = {line: (t: string) => process.stderr.write(`${t}\n`), tty: process.stderr.isTTY ? process.stderr : undefined}
-    const summary = await withClient(flags, c => runBench(c, o, io), clientOptionsFor(o, flags['bookie-timeout-ms']))
+    const summary = await withClient(flags, c => runBench(c, o, io), clientOptionsFor(o, undefined))
     if (!this.jsonEnabled()) for (const line of summaryLines(summary)) this.log(line)
     if (summary.interrupted) process.exitCode = 130
     return summary
