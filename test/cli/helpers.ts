@@ -3,7 +3,7 @@
  * `node bin/run.js`, not oclif's in-process runCommand), and build real data directories with the
  * StorageEngine.
  */
-import {execFile} from 'node:child_process'
+import {execFile, spawn} from 'node:child_process'
 import {closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -28,6 +28,19 @@ export function logctl(...args: string[]): Promise<RunResult> {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
         resolve({code, stdout, stderr})
       })
+  })
+}
+
+/** `node bin/run.js ...args` with `input` on stdin (and `env` for the child); never rejects. */
+export function logctlWithInput(input: string, ...args: string[]): Promise<RunResult> {
+  return new Promise(resolve => {
+    const child = spawn(process.execPath, ['bin/run.js', ...args], {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    child.on('close', code => resolve({code: code ?? 1, stdout, stderr}))
+    child.stdin.end(input)
   })
 }
 

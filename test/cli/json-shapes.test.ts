@@ -14,7 +14,7 @@ import {segmentFileName} from '../../src/engine/format.js'
 import {listSegments} from '../../src/engine/replay.js'
 import {scanSegment} from '../../src/engine/scan.js'
 import {Cluster} from '../helpers/cluster.js'
-import {logctl, ROOT, tempDir, type RunResult} from './helpers.js'
+import {logctl, ROOT, tempDir, type RunResult, logctlWithInput} from './helpers.js'
 
 
 // ---- docs/CLI.md ---------------------------------------------------------------------------------------
@@ -114,18 +114,6 @@ function shapeDiff(doc: unknown, actual: unknown, path = ''): string[] {
 
 // ---- running commands ------------------------------------------------------------------------------------
 
-/** `node bin/run.js ...args` with `input` on stdin. */
-function logctlWithInput(input: string, ...args: string[]): Promise<RunResult> {
-  return new Promise(resolve => {
-    const child = spawn(process.execPath, ['bin/run.js', ...args], {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    child.on('close', code => resolve({code: code ?? 1, stdout, stderr}))
-    child.stdin.end(input)
-  })
-}
 
 function parseJson(t: Test, what: string, text: string): unknown {
   try {

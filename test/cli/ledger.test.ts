@@ -5,20 +5,8 @@ import t from 'tap'
 import {spawn} from 'node:child_process'
 import {createInterface} from 'node:readline'
 import {Cluster} from '../helpers/cluster.js'
-import {logctl, ROOT} from './helpers.js'
+import {logctl, ROOT, logctlWithInput} from './helpers.js'
 
-/** Run logctl with `input` on stdin. */
-function logctlWithInput(input: string, ...args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
-  return new Promise(resolve => {
-    const p = spawn(process.execPath, ['bin/run.js', ...args], {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}})
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', d => { stdout += d })
-    p.stderr.on('data', d => { stderr += d })
-    p.on('exit', code => resolve({code: code ?? 1, stdout, stderr}))
-    p.stdin.end(input)
-  })
-}
 
 const lines = Array.from({length: 50}, (_, i) => `{"event":"order","id":${i},"note":"line ${i}"}`)
 

@@ -9,22 +9,10 @@ import {createInterface} from 'node:readline'
 import {LogctlClient} from '../../src/client/client.js'
 import type {LogEntry} from '../../src/client/log.js'
 import {Cluster} from '../helpers/cluster.js'
-import {logctl, ROOT, type RunResult} from './helpers.js'
+import {logctl, ROOT, type RunResult, logctlWithInput} from './helpers.js'
 
 const DEADLINE_MS = 20_000
 
-/** Run logctl with `input` on stdin. */
-function logctlWithInput(input: string, ...args: string[]): Promise<RunResult> {
-  return new Promise(resolve => {
-    const p = spawn(process.execPath, ['bin/run.js', ...args], {cwd: ROOT, env: {...process.env, NO_COLOR: '1'}})
-    let stdout = ''
-    let stderr = ''
-    p.stdout.on('data', d => { stdout += d })
-    p.stderr.on('data', d => { stderr += d })
-    p.on('close', code => resolve({code: code ?? 1, stdout, stderr}))
-    p.stdin.end(input)
-  })
-}
 
 /** One JSON document per line (the streamed outputs: `append --json`, `read --json`). */
 function jsonLines(t: Test, out: string): Array<Record<string, unknown>> {

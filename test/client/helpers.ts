@@ -2,20 +2,21 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 import type {LogctlClient} from '../../src/client/client.js'
+import {Conditions} from '../helpers/conditions.js'
 import {payloadFor} from '../helpers/entries.js'
 
 const WRITER = fileURLToPath(new URL('./fixtures/writer-child.js', import.meta.url))
 
 /** A writer child process (test/client/fixtures/writer-child.ts) and what it has reported so far. */
-export class WriterChild {
+export class WriterChild extends Conditions {
   ledgerId = -1n
   readonly acked: bigint[] = []
   error: string | undefined
   readonly child: ChildProcess
   readonly exited: Promise<void>
-  private readonly waiters = new Set<() => void>()
 
   constructor(metadata: string, quorum: [number, number, number], count = 1_000_000) {
+    super()
     this.child = spawn(process.execPath, [WRITER, metadata, ...quorum.map(String), String(count)], {stdio: ['ignore', 'pipe', 'inherit']})
     this.exited = new Promise(resolve => this.child.on('exit', () => resolve()))
     createInterface({input: this.child.stdout!}).on('line', line => {
@@ -23,24 +24,9 @@ export class WriterChild {
       if (kind === 'ledger') this.ledgerId = BigInt(value!)
       else if (kind === 'ack') this.acked.push(BigInt(value!))
       else if (kind === 'error') this.error = value
-      for (const w of this.waiters) w()
+      this.notify()
     })
-    this.exited.then(() => { for (const w of this.waiters) w() })
-  }
-
-  /** Resolve once `cond` holds (checked on every line the child prints), or reject after `ms`. */
-  until(cond: () => boolean, ms = 30_000): Promise<void> {
-    if (cond()) return Promise.resolve()
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.waiters.delete(check); reject(new Error(`writer child: condition not met in ${ms} ms (acked ${this.acked.length}, error ${this.error})`)) }, ms)
-      const check = (): void => {
-        if (!cond()) return
-        clearTimeout(timer)
-        this.waiters.delete(check)
-        resolve()
-      }
-      this.waiters.add(check)
-    })
+    this.exited.then(() => this.notify())
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {

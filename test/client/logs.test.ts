@@ -13,6 +13,7 @@ import type {LogInfo} from '../../src/client/log-handle.js'
 import type {LogEntry} from '../../src/client/log.js'
 import {ErrorCode} from '../../src/errors.js'
 import {Cluster} from '../helpers/cluster.js'
+import {Conditions} from '../helpers/conditions.js'
 import {logPayload, parsePayload} from './fixtures/log-payloads.js'
 
 const WRITER = fileURLToPath(new URL('./fixtures/log-writer-child.js', import.meta.url))
@@ -22,31 +23,6 @@ const DEADLINE_MS = 20_000
 
 type Teardown = {teardown: (fn: () => unknown) => void}
 
-/** Wait for conditions that events make true: `notify()` after each event, `until(cond)` with a deadline. */
-class Conditions {
-  private readonly waiters = new Set<() => void>()
-
-  notify(): void {
-    for (const w of [...this.waiters]) w()
-  }
-
-  until(cond: () => boolean, what: string, ms = DEADLINE_MS): Promise<void> {
-    if (cond()) return Promise.resolve()
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(check)
-        reject(new Error(`not within ${ms} ms: ${what}`))
-      }, ms)
-      const check = (): void => {
-        if (!cond()) return
-        clearTimeout(timer)
-        this.waiters.delete(check)
-        resolve()
-      }
-      this.waiters.add(check)
-    })
-  }
-}
 
 /**
  * A fixture process (log-writer-child or log-consumer-child) and what it has printed so far. SIGKILLed at

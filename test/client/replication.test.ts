@@ -78,7 +78,7 @@ t.test('SIGKILL the writer: recovery closes the ledger with every acknowledged e
   const cluster = await Cluster.start(t, {bookies: 3})
   const client = await connect(t, cluster)
   const writer = new WriterChild(cluster.metadataUrl, [3, 3, 2])
-  await writer.until(() => writer.acked.length >= 400)
+  await writer.until(() => writer.acked.length >= 400, 'the writer has 400 acknowledged entries', 30_000)
   writer.kill('SIGKILL')
   await writer.exited
   const other = await connect(t, cluster)
@@ -94,11 +94,11 @@ t.test('a writer paused (SIGSTOP) during recovery gets FENCED when it resumes', 
   const cluster = await Cluster.start(t, {bookies: 3})
   const client = await connect(t, cluster)
   const writer = new WriterChild(cluster.metadataUrl, [3, 2, 2])
-  await writer.until(() => writer.acked.length >= 300)
+  await writer.until(() => writer.acked.length >= 300, 'the writer has 300 acknowledged entries', 30_000)
   writer.kill('SIGSTOP')
   const recovered = await client.recoverLedger(writer.ledgerId)
   writer.kill('SIGCONT')
-  await writer.until(() => writer.error !== undefined)
+  await writer.until(() => writer.error !== undefined, 'the old writer reports an error', 30_000)
   t.equal(writer.error, ErrorCode.FENCED, 'the old writer learns it was fenced')
   await writer.exited
   const beyond = writer.acked.filter(id => id > recovered.lastEntryId)
