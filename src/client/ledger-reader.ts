@@ -34,6 +34,7 @@ export class LedgerReader {
   readonly ledgerId: bigint
   private meta: Versioned<LedgerMetadata>
   private lac: bigint
+  private metaReadAt = 0
 
   constructor(meta: Versioned<LedgerMetadata>, private readonly store: MetadataStore, private readonly pool: BookiePool, private readonly o: ReadOptions = {}) {
     this.meta = meta
@@ -54,14 +55,36 @@ export class LedgerReader {
     return this.closed ? this.meta.value.lastEntryId : this.lac
   }
 
-  /** Re-read the metadata and ask the bookies of the last ensemble for their LAC; returns lastConfirmed. */
+  /**
+   * Learn how far readers may go: ask the bookies of the last ensemble for their LAC (long-polling up to
+   * `waitMs`) and take the first answer that moves it forward, without waiting for the slowest bookie; only
+   * when none does (a timeout) re-read the metadata, which is how a reader learns the ledger was closed.
+   * Returns lastConfirmed.
+   */
   async refresh(waitMs = 0): Promise<bigint> {
-    this.meta = await this.store.getLedger(this.ledgerId)
+    // Metadata at most every 200 ms while the LAC keeps moving (a fast follower would otherwise read it
+    // once per batch); always when asked without waiting, and after a poll that saw nothing new.
+    if (waitMs === 0 || Date.now() - this.metaReadAt > 200) await this.readMeta()
     if (this.closed) return this.lastConfirmed
     const ens = this.meta.value.ensembles.at(-1)!
-    const answers = await Promise.allSettled(ens.bookies.map(async b => (await this.pool.client(b)).readLac(this.ledgerId, this.lac, waitMs)))
-    for (const a of answers) if (a.status === 'fulfilled' && a.value.lac > this.lac) this.lac = a.value.lac
+    const before = this.lac
+    await new Promise<void>(resolve => {
+      let pending = ens.bookies.length
+      const settle = (lac: bigint | undefined): void => {
+        if (lac !== undefined && lac > this.lac) this.lac = lac
+        if (this.lac > before || --pending === 0) resolve()
+      }
+      for (const b of ens.bookies) {
+        this.pool.client(b).then(c => c.readLac(this.ledgerId, before, waitMs)).then(r => settle(r.lac), () => settle(undefined))
+      }
+    })
+    if (waitMs > 0 && this.lac === before) await this.readMeta()
     return this.lastConfirmed
+  }
+
+  private async readMeta(): Promise<void> {
+    this.meta = await this.store.getLedger(this.ledgerId)
+    this.metaReadAt = Date.now()
   }
 
   /** Entries from..to (inclusive), all of them confirmed; each verified against its digest. */

@@ -47,7 +47,7 @@ export interface EngineOptions {
   readOnlyProbeMs?: number
   /** Free bytes needed to leave read-only mode (default preallocBytes + maxBatchBytes + 1 MiB). */
   minFreeBytes?: number
-  /** Batches of at least this many payload bytes verify their digests on the codec pool (default 256 KiB). */
+  /** Batches of at least this many payload bytes verify their digests on the codec pool (default 2 MiB, docs/BENCHMARKS.md). */
   verifyOffloadBytes?: number
   /** Codec pool threads (default 1). */
   codecThreads?: number
@@ -129,7 +129,7 @@ const defaults = {
   compactIntervalMs: 60_000,
   compactThreshold: 0.5,
   readOnlyProbeMs: 1000,
-  verifyOffloadBytes: 256 * 1024,
+  verifyOffloadBytes: 2 * 1024 * 1024,
   codecThreads: 1,
 }
 

@@ -1,0 +1,401 @@
+/**
+ * Named logs against bare ledgers, and a follower's tail latency (issue "Named logs"; docs/BENCHMARKS.md has
+ * the figures and how to read them).
+ *
+ *   npx tsc -b && node dist/benchmarks/log.js [--quick] [--json] [--dir D] [--bookies 3|1] [--rounds R]
+ *        [--seconds S] [--max-entries N] [--segment-bytes B]
+ *        [--tail-seconds S] [--rate N,... | --rate-fraction F,...] [--follower child|inproc]
+ *        [--wait-quiet S] [--retry-noisy N] [--bookie-node-args="--cpu-prof ..."]
+ *        [--bookie-engine '{"verifyOffloadBytes":1073741824}'] [--writer maxRequestsPerBookie=1,explicitLacMs=0]   (diagnostics)
+ *
+ * Bookie daemons in child processes (3, E3 Qw3 Qa2; or --bookies 1, E1 Qw1 Qa1), this process the client.
+ *
+ * 1. Throughput: a closed loop of 1024 clients appending 1 KiB, to a fresh bare ledger (writer.append) and
+ *    to a fresh named log with the same E/Qw/Qa (log.append), in R rounds ordered ABBA (ledger, log, log,
+ *    ledger, ...) so neither side always runs first; ratio log / ledger per pair of cells, median over
+ *    rounds. The log's segments are --segment-bytes (default 1 GiB), so no cell rolls a segment (the
+ *    table shows the segment count); each log entry carries the log's 8-byte timestamp header on top of
+ *    the 1 KiB.
+ * 2. Tail latency: a fresh log per run; a writer at a fixed rate (half of the log's median closed-loop
+ *    throughput measured in step 1, the target's point, and 0.25 and 0.05 of it for the shape of the
+ *    curve), sends scheduled by intended time (entry i is due at t0 + i/rate; a 1 ms timer issues every
+ *    entry that is due, so a late tick delays entries and that delay counts), and a
+ *    follower (log.follow from offset 0) in another process (default) or in this one. Each payload carries
+ *    its sequence number; times are process.hrtime (CLOCK_MONOTONIC, one clock for every process on the
+ *    machine). Reported, over the entries after a warm-up: intended send -> follower received (end to end,
+ *    the target's figure), append acknowledged -> follower received, and intended send -> acknowledged.
+ */
+import {fork, type ChildProcess} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {rmSync} from 'node:fs'
+import {join} from 'node:path'
+import {performance} from 'node:perf_hooks'
+import {fileURLToPath} from 'node:url'
+import {parseArgs} from 'node:util'
+import {LogctlClient} from '../src/client/client.js'
+import type {WriterOptions} from '../src/client/ledger-writer.js'
+import {Bookies, requestDelta} from './lib/bookies.js'
+import {CpuMeter, fmt1, fmt2, fmtInt, fmtPct, fmtUs, histogram, log, loadLine, machineInfo, machineLine, median, pcts, pickDir, recordUs, reporter, retryNoisy, settle, table, toJson, verdict, type CpuShares, type Pcts} from './lib/machine.js'
+import {ledgerCell, logCell, warmUp, type AppendCellResult, type Quorum} from './lib/replicated.js'
+
+const {values: flags} = parseArgs({
+  options: {
+    quick: {type: 'boolean', default: false},
+    json: {type: 'boolean', default: false},
+    dir: {type: 'string'},
+    bookies: {type: 'string'},
+    rounds: {type: 'string'},
+    seconds: {type: 'string'},
+    'max-entries': {type: 'string'},
+    'segment-bytes': {type: 'string'},
+    'tail-seconds': {type: 'string'},
+    rate: {type: 'string'},
+    'rate-fraction': {type: 'string'},
+    follower: {type: 'string'},
+    'wait-quiet': {type: 'string'},
+    'retry-noisy': {type: 'string'},
+    'bookie-node-args': {type: 'string'},
+    'bookie-engine': {type: 'string'},
+    writer: {type: 'string'},
+    // internal: the follower process
+    'follower-child': {type: 'boolean', default: false},
+    metadata: {type: 'string'},
+    log: {type: 'string'},
+    total: {type: 'string'},
+  },
+})
+
+const QUICK = flags.quick === true
+const BOOKIES = Number(flags.bookies ?? 3)
+const CFG = {
+  bookies: BOOKIES,
+  quorum: (BOOKIES >= 3 ? {ensembleSize: 3, writeQuorum: 3, ackQuorum: 2} : {ensembleSize: 1, writeQuorum: 1, ackQuorum: 1}) as Quorum,
+  size: 1024,
+  inFlight: 1024,
+  rounds: Number(flags.rounds ?? (QUICK ? 1 : 2)),
+  cellSeconds: Number(flags.seconds ?? (QUICK ? 1 : 3)),
+  warmupSeconds: QUICK ? 0.3 : 0.5,
+  maxEntries: Number(flags['max-entries'] ?? (QUICK ? 300_000 : 2_000_000)),
+  segmentBytes: Number(flags['segment-bytes'] ?? 1024 ** 3),
+  tailSeconds: Number(flags['tail-seconds'] ?? (QUICK ? 2 : 6)),
+  tailWarmupSeconds: QUICK ? 0.5 : 1,
+  /** Writer rates of the tail-latency runs: fixed (--rate), or fractions of the log's measured max (the target is judged at 0.5). */
+  rates: flags.rate === undefined ? undefined : flags.rate.split(',').map(Number),
+  rateFractions: (flags['rate-fraction'] ?? (QUICK ? '0.5' : '0.05,0.25,0.5')).split(',').map(Number),
+  follower: (flags.follower ?? 'child') as 'child' | 'inproc',
+  waitQuiet: Number(flags['wait-quiet'] ?? 0),
+  retryNoisy: Number(flags['retry-noisy'] ?? 0),
+  noisyPct: 25,
+  bookieNodeArgs: flags['bookie-node-args'] ? flags['bookie-node-args'].split(/\s+/).filter(Boolean) : [],
+  bookieTimeoutMs: 30_000,
+  /** Diagnostics only: LedgerWriter options other than the defaults (the output says so). */
+  writer: Object.fromEntries((flags.writer ?? '').split(',').filter(Boolean).map(kv => {
+    const [k, v] = kv.split('=')
+    return [k!.trim(), Number(v)]
+  })) as WriterOptions,
+  /** Diagnostics only: engine options for the bookies (JSON), e.g. {"verifyOffloadBytes":1073741824}. */
+  bookieEngine: flags['bookie-engine'] === undefined ? undefined : JSON.parse(flags['bookie-engine']) as Record<string, unknown>,
+}
+
+const say = reporter(flags.json === true)
+
+// ---- the follower ------------------------------------------------------------------------------------
+
+/**
+ * Follow `name` from offset 0 until `total` entries arrived; the receive time (hrtime ns) of each, by the
+ * sequence number in its payload's first 8 bytes.
+ */
+async function follow(client: LogctlClient, name: string, total: number, ready: () => void): Promise<BigInt64Array> {
+  const lg = await client.openLog(name)
+  const recv = new BigInt64Array(total)
+  ready()
+  let got = 0
+  for await (const e of lg.follow({from: 0n})) {
+    const now = process.hrtime.bigint()
+    const seq = Number(e.payload.readBigUInt64BE(0))
+    if (seq < total) recv[seq] = now
+    if (++got >= total) break
+  }
+  return recv
+}
+
+async function followerChild(): Promise<void> {
+  const client = await LogctlClient.connect({metadata: flags.metadata!, bookieTimeoutMs: CFG.bookieTimeoutMs})
+  const recv = await follow(client, flags.log!, Number(flags.total), () => process.send!({type: 'ready'}))
+  const cpu = process.cpuUsage()
+  await new Promise<void>(resolve => process.send!({type: 'done', recv: Buffer.from(recv.buffer).toString('base64'), cpuSeconds: (cpu.user + cpu.system) / 1e6}, () => resolve()))
+  await client.close()
+  process.exit(0)
+}
+
+interface Follower { pid: number | undefined; result: Promise<BigInt64Array>; kill: () => void }
+
+async function startFollower(client: LogctlClient, metadata: string, name: string, total: number): Promise<Follower> {
+  if (CFG.follower === 'inproc') {
+    let readyFn: () => void = () => undefined
+    const ready = new Promise<void>(resolve => { readyFn = resolve })
+    const result = follow(client, name, total, readyFn)
+    await ready
+    return {pid: undefined, result, kill: () => undefined}
+  }
+  const script = fileURLToPath(import.meta.url)
+  const child: ChildProcess = fork(script, ['--follower-child', '--metadata', metadata, '--log', name, '--total', String(total)], {stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
+  const onExit = (): void => { child.kill('SIGKILL') }
+  process.once('exit', onExit)
+  let readyFn: () => void = () => undefined
+  const ready = new Promise<void>(resolve => { readyFn = resolve })
+  const result = new Promise<BigInt64Array>((resolve, reject) => {
+    child.on('message', (m: {type: string; recv?: string}) => {
+      if (m.type === 'ready') readyFn()
+      if (m.type === 'done') {
+        const b = Buffer.from(m.recv!, 'base64')
+        resolve(new BigInt64Array(b.buffer, b.byteOffset, b.length / 8))
+      }
+    })
+    child.once('exit', (code, signal) => {
+      process.removeListener('exit', onExit)
+      reject(new Error(`follower exited (${code ?? signal}) before it finished`))
+    })
+  })
+  result.catch(() => undefined)
+  await Promise.race([ready, result])
+  return {pid: child.pid, result, kill: () => child.kill('SIGKILL')}
+}
+
+// ---- the tail-latency run ----------------------------------------------------------------------------
+
+interface TailResult {
+  rate: number
+  follower: 'child' | 'inproc'
+  seconds: number
+  warmupEntries: number
+  measuredEntries: number
+  achievedRate: number
+  missing: number
+  errors: number
+  /** intended send -> follower received (end to end). */
+  endToEnd: Pcts
+  /** append acknowledged -> follower received. */
+  ackToReceived: Pcts
+  /** intended send -> append acknowledged (the writer's open-loop latency). */
+  write: Pcts
+  /** intended send -> append() called (the scheduler's own delay; part of the two figures above). */
+  issueLag: Pcts
+  cpu: CpuShares
+  /** CPU of the follower process alone and of the bookies alone, % of one core (child follower only). */
+  followerPct: number
+  bookiesPct: number
+  /** Requests per second the bookies answered during the measured part, by route, summed over bookies. */
+  requestsPerSec: Record<string, number>
+  segments: number
+  attempts?: number
+  discarded?: unknown[]
+}
+
+let tailSeq = 0
+
+async function tailRun(client: LogctlClient, bookies: Bookies, rate: number): Promise<TailResult> {
+  const name = `tail-${process.pid}-${++tailSeq}`
+  await client.createLog(name, {...CFG.quorum, segmentBytes: CFG.segmentBytes})
+  const lg = await client.openLog(name)
+  const warmupN = Math.round(rate * CFG.tailWarmupSeconds)
+  const total = warmupN + Math.round(rate * CFG.tailSeconds)
+  const follower = await startFollower(client, bookies.metadataUrl, name, total)
+  const template = randomBytes(CFG.size)
+  const ack = new BigInt64Array(total)
+  const issued = new BigInt64Array(total)
+  let acked = 0
+  let errors = 0
+  let allAcked: () => void = () => undefined
+  const done = new Promise<void>(resolve => { allAcked = resolve })
+  const intervalNs = 1e9 / rate
+  const meter = new CpuMeter(() => [...bookies.pids(), ...(follower.pid ? [follower.pid] : [])])
+  const fMeter = new CpuMeter(() => (follower.pid ? [follower.pid] : []))
+  const bMeter = new CpuMeter(() => bookies.pids())
+  let q0: Promise<Record<string, number>> | undefined
+  const t0 = process.hrtime.bigint() + 5_000_000n
+  const due = (i: number): bigint => t0 + BigInt(Math.round(i * intervalNs))
+  let next = 0
+  try {
+    await new Promise<void>(resolve => {
+      const tick = (): void => {
+        const now = process.hrtime.bigint()
+        while (next < total && due(next) <= now) {
+          const i = next++
+          if (i === warmupN) {
+            q0 = bookies.requestCounts()
+            meter.start()
+            fMeter.start()
+            bMeter.start()
+          }
+          const buf = Buffer.allocUnsafe(CFG.size)
+          template.copy(buf)
+          buf.writeBigUInt64BE(BigInt(i), 0)
+          issued[i] = process.hrtime.bigint()
+          lg.append(buf).then(() => { ack[i] = process.hrtime.bigint() }, () => { errors++ }).finally(() => { if (++acked === total) allAcked() })
+        }
+        if (next < total) setTimeout(tick, 1)
+        else resolve()
+      }
+      setTimeout(tick, 1)
+    })
+    await done
+    const recv = await Promise.race([follower.result, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the follower did not receive every entry within 60 s')), 60_000).unref())])
+    const cpu = meter.stop()
+    const followerPct = fMeter.stop().childPct
+    const bookiesPct = bMeter.stop().childPct
+    const qd = requestDelta(await q0!, await bookies.requestCounts())
+    const e2e = histogram()
+    const vis = histogram()
+    const write = histogram()
+    const lag = histogram()
+    let missing = 0
+    let lastRecv = 0n
+    for (let i = warmupN; i < total; i++) {
+      const d = due(i)
+      const r = recv[i]!
+      recordUs(lag, Number(issued[i]! - d) / 1000)
+      if (ack[i]! > 0n) recordUs(write, Number(ack[i]! - d) / 1000)
+      if (r === 0n) { missing++; continue }
+      if (r > lastRecv) lastRecv = r
+      recordUs(e2e, Number(r - d) / 1000)
+      if (ack[i]! > 0n) recordUs(vis, Number(r - ack[i]!) / 1000)
+    }
+    const seconds = Number(due(total - 1) - due(warmupN)) / 1e9
+    // The counts span from the warm-up's end to the follower's last entry (a little longer than `seconds`).
+    const span = Number(process.hrtime.bigint() - due(warmupN)) / 1e9
+    const requestsPerSec = Object.fromEntries(Object.entries(qd).map(([k, v]) => [k, v / span]))
+    const segments = (await client.logs.get(name)).value.segments.length
+    return {
+      rate, follower: CFG.follower, seconds, warmupEntries: warmupN, measuredEntries: total - warmupN,
+      achievedRate: (total - warmupN) / (Number(issued[total - 1]! - issued[warmupN]!) / 1e9), missing, errors,
+      endToEnd: pcts(e2e), ackToReceived: pcts(vis), write: pcts(write), issueLag: pcts(lag), cpu, followerPct, bookiesPct, requestsPerSec, segments,
+    }
+  } finally {
+    follower.kill()
+    await lg.close().catch(() => undefined)
+  }
+}
+
+// ---- main ----------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const {root, mount} = pickDir('logctl-bench-log-', flags.dir)
+  const cleanup = (): void => { rmSync(root, {recursive: true, force: true}) }
+  process.once('SIGINT', () => { cleanup(); process.exit(130) })
+  const started = performance.now()
+  let waitedMs = 0
+  let ownPids: () => number[] = () => []
+  const step = async (): Promise<void> => { waitedMs += await settle(CFG.waitQuiet, ownPids) }
+  const results: Record<string, unknown> = {}
+  let bookies: Bookies | undefined
+  let client: LogctlClient | undefined
+  try {
+    const machine = machineInfo(mount)
+    results.machine = {...machine, dataDir: root}
+    results.config = CFG
+    const q = CFG.quorum
+    const qs = `E${q.ensembleSize} Qw${q.writeQuorum} Qa${q.ackQuorum}`
+    say(`# logctl named-log benchmark${QUICK ? ' (--quick)' : ''}`)
+    say(machineLine(machine, root))
+    if (CFG.waitQuiet > 0) say(`--wait-quiet ${CFG.waitQuiet}: before each step, waited (at most ${CFG.waitQuiet} s) for the rest of the machine to go quiet`)
+    if (CFG.retryNoisy > 0) say(`--retry-noisy ${CFG.retryNoisy}: a cell during which the rest of the machine used > ${CFG.noisyPct}% of a core was run again (up to ${CFG.retryNoisy} more times); 'tries' counts the attempts`)
+    if (Object.keys(CFG.writer).length) say(`NOTE: diagnostic run with LedgerWriter options ${JSON.stringify(CFG.writer)} (not the defaults)`)
+    if (CFG.bookieEngine) say(`NOTE: diagnostic run: bookies run benchmarks/lib/bookie-daemon.js with engine options ${JSON.stringify(CFG.bookieEngine)}`)
+    if (CFG.bookieNodeArgs.length) say(`NOTE: bookies run with Node flags ${CFG.bookieNodeArgs.join(' ')}`)
+    say(`${CFG.bookies} bookie daemon(s), ${qs}; 1 KiB payloads; throughput cells: closed loop at ${CFG.inFlight} in flight, ${CFG.cellSeconds} s or ${fmtInt(CFG.maxEntries)} entries after a ${CFG.warmupSeconds} s warm-up, ${CFG.rounds} ABBA round(s); segment bytes ${fmtInt(CFG.segmentBytes)}`)
+
+    log(`starting ${CFG.bookies} bookie(s) ...`)
+    bookies = await Bookies.start({dir: join(root, 'cluster'), count: CFG.bookies, nodeArgs: CFG.bookieNodeArgs, ...(CFG.bookieEngine ? {engine: CFG.bookieEngine} : {})})
+    const b = bookies
+    ownPids = () => b.pids()
+    client = await LogctlClient.connect({metadata: bookies.metadataUrl, bookieTimeoutMs: CFG.bookieTimeoutMs, writer: CFG.writer})
+    const c = client
+    await warmUp(c, q, {seconds: QUICK ? 0.5 : 1.5, size: CFG.size, inFlight: CFG.inFlight})
+
+    // ---- 1. throughput --------------------------------------------------------------------------------
+    const cells: AppendCellResult[] = []
+    const ratios: number[] = []
+    const summary = (r: AppendCellResult): unknown => ({entriesPerSec: r.entriesPerSec, p99: r.us.p99, restPct: r.cpu.restPct})
+    for (let round = 1; round <= CFG.rounds; round++) {
+      const order: Array<'ledger' | 'log'> = round % 2 === 1 ? ['ledger', 'log'] : ['log', 'ledger']
+      const pair: Partial<Record<'ledger' | 'log', AppendCellResult>> = {}
+      for (const kind of order) {
+        log(`round ${round}: ${kind} @ ${CFG.inFlight} ...`)
+        const opts = {...q, label: `round ${round}`, size: CFG.size, inFlight: CFG.inFlight, seconds: CFG.cellSeconds, warmupSeconds: CFG.warmupSeconds, maxEntries: CFG.maxEntries}
+        const r = await retryNoisy(CFG.retryNoisy, CFG.noisyPct, async () => {
+          await step()
+          return kind === 'ledger' ? ledgerCell(c, b, opts) : logCell(c, b, {...opts, segmentBytes: CFG.segmentBytes})
+        }, summary)
+        pair[kind] = r
+        cells.push(r)
+      }
+      ratios.push(pair.log!.entriesPerSec / pair.ledger!.entriesPerSec)
+    }
+    results.throughput = {cells, ratios}
+    const ratio = median(ratios)
+    const logMax = median(cells.filter(x => x.kind === 'log').map(x => x.entriesPerSec))
+
+    // ---- 2. tail latency ------------------------------------------------------------------------------
+    const plan: Array<{rate: number; fraction: number | undefined}> = CFG.rates
+      ? CFG.rates.map(rate => ({rate, fraction: undefined}))
+      : CFG.rateFractions.map(f => ({rate: Math.max(100, Math.round(logMax * f)), fraction: f}))
+    const tails: Array<TailResult & {fraction: number | undefined}> = []
+    for (const {rate, fraction} of plan) {
+      log(`tail latency at ${fmtInt(rate)} entries/s (${CFG.follower} follower) ...`)
+      const t = await retryNoisy(CFG.retryNoisy, CFG.noisyPct, async () => {
+        await step()
+        return tailRun(c, b, rate)
+      }, r => ({p99: r.endToEnd.p99, restPct: r.cpu.restPct}))
+      tails.push({...t, fraction})
+    }
+    results.tail = tails
+
+    // ---- report ---------------------------------------------------------------------------------------
+    say()
+    say(`## Throughput: log.append vs a bare ledger's append (${qs}, 1 KiB, ${CFG.inFlight} in flight)`)
+    table(say, ['round', 'target', 'entries/s', 'MB/s', 'p50', 'p99', 'p99.9', 'max', 'rec/batch', 'sync avg', 'client', 'main thr', 'bookies', 'bookie main', 'client µs/e', 'bookies µs/e', 'rest', 'segments', 'tries'],
+      cells.map(x => [x.label, x.kind, fmtInt(x.entriesPerSec), fmt1(x.mbPerSec), fmtUs(x.us.p50), fmtUs(x.us.p99), fmtUs(x.us.p999), fmtUs(x.us.max), fmt1(x.journal.recordsPerBatch), fmtUs(x.journal.syncUsAvg),
+        fmtPct(x.cpu.selfPct), fmtPct(x.cpu.mainPct), fmtPct(x.cpu.childPct), fmtPct(x.cpu.childMainMaxPct), fmt1((x.cpu.selfPct / 100) * 1e6 / x.entriesPerSec), fmt1((x.cpu.childPct / 100) * 1e6 / x.entriesPerSec), fmtPct(x.cpu.restPct), x.segments === undefined ? '' : String(x.segments), String(x.attempts ?? 1)]))
+    say(`(client = this process, main thr = its main thread, bookies = the daemons, bookie main = the busiest bookie's main thread, µs/e = CPU µs per entry, rest = everything else on the machine; % of one core, of 200%. rec/batch, sync avg: journal group commits summed over bookies)`)
+    for (const x of cells) say(`requests answered by the bookies, ${x.label} ${x.kind}: ${Object.entries(x.requests).map(([k, v]) => `${k} ${fmtInt(v / x.seconds)}/s`).join(', ')} (${fmt1(x.entries * q.writeQuorum / Math.max(1, x.requests['add'] ?? 0))} entries per add request)`)
+    say(`log / ledger per round: ${ratios.map(x => x.toFixed(3)).join(', ')}; median ${ratio.toFixed(3)}  (target >= 0.90)  ${verdict(ratio >= 0.9)}`)
+
+    say()
+    say(`## Tail latency: a writer at a fixed rate, a follower in ${CFG.follower === 'child' ? 'another process' : 'this process'} (log ${qs}, 1 KiB)`)
+    say(`latency per entry, after a ${CFG.tailWarmupSeconds} s warm-up, over ${CFG.tailSeconds} s: e2e = intended send -> follower received (the target's figure); ack->recv = append acknowledged -> follower received; write = intended send -> acknowledged; lag = intended send -> append() called (the 1 ms scheduler's own delay, part of e2e and write)`)
+    const head = ['rate', 'x max', 'achieved', 'e2e p50', 'e2e p99', 'e2e p99.9', 'e2e max', 'ack->recv p50', 'ack->recv p99', 'write p50', 'write p99', 'lag p99', 'writer', 'bookies', 'follower', 'rest', 'missing', 'tries']
+    table(say, head, tails.map(t => [fmtInt(t.rate), t.fraction === undefined ? '' : fmt2(t.fraction), fmtInt(t.achievedRate), fmtUs(t.endToEnd.p50), fmtUs(t.endToEnd.p99), fmtUs(t.endToEnd.p999), fmtUs(t.endToEnd.max),
+      fmtUs(t.ackToReceived.p50), fmtUs(t.ackToReceived.p99), fmtUs(t.write.p50), fmtUs(t.write.p99), fmtUs(t.issueLag.p99),
+      fmtPct(t.cpu.selfPct), fmtPct(t.bookiesPct), CFG.follower === 'child' ? fmtPct(t.followerPct) : '(in writer)', fmtPct(t.cpu.restPct), String(t.missing + t.errors), String(t.attempts ?? 1)]))
+    say(`(writer = this process, bookies = the daemons, follower = the follower process; % of one core, of 200%. missing = entries the follower never got + append errors)`)
+    for (const t of tails) say(`requests/s answered by the bookies at ${fmtInt(t.rate)}/s (all bookies): ${Object.entries(t.requestsPerSec).map(([k, v]) => `${k} ${fmtInt(v)}`).join(', ')}`)
+    const half = tails.find(t => t.fraction === 0.5) ?? (CFG.rates ? undefined : tails.at(-1))
+    if (half) {
+      say(`at ${fmtInt(half.rate)} entries/s (half of the log's ${fmtInt(logMax)}/s): end to end p99 ${fmtUs(half.endToEnd.p99)}  (target < 10 ms)  ${verdict(half.endToEnd.p99 < 10_000 && half.missing + half.errors === 0)}; acknowledged -> received p99 ${fmtUs(half.ackToReceived.p99)}  ${verdict(half.ackToReceived.p99 < 10_000)}`)
+    }
+
+    const total = (performance.now() - started) / 1000
+    results.totalSeconds = total
+    results.waitedQuietSeconds = waitedMs / 1000
+    say()
+    say(`total ${total.toFixed(0)} s${CFG.waitQuiet > 0 ? ` (of which ${(waitedMs / 1000).toFixed(0)} s waiting for quiet)` : ''}; client process peak RSS ${fmtInt(process.resourceUsage().maxRSS / 1024)} MiB; load avg at end ${loadLine()}`)
+    if (flags.json) process.stdout.write(toJson(results) + '\n')
+  } finally {
+    await client?.close().catch(() => undefined)
+    await bookies?.stop().catch(() => undefined)
+    cleanup()
+  }
+}
+
+if (flags['follower-child']) {
+  followerChild().catch(err => {
+    console.error(err)
+    process.exit(1)
+  })
+} else {
+  main().catch(err => {
+    console.error(err)
+    process.exitCode = 1
+  })
+}
