@@ -1,9 +1,10 @@
 /**
  * The standard `logctl bench` matrix, with the disk's limit measured in the same run, written to
- * docs/BENCH-MATRIX.md (a table) and docs/BENCH-MATRIX.svg (throughput against p99 latency).
+ * docs/BENCHMARKS.md (its table, between the `<!-- matrix:start -->` / `<!-- matrix:end -->` markers, replaced
+ * on every run) and docs/BENCH-MATRIX.svg (throughput against p99 latency).
  *
  *   npx tsc -b && node dist/benchmarks/matrix.js [--quick] [--seconds S] [--warmup S] [--dir D] [--json]
- *        [--out docs/BENCH-MATRIX.md] [--sizes 100,1024,16384] [--bookies 1,3]
+ *        [--out docs/BENCHMARKS.md] [--sizes 100,1024,16384] [--bookies 1,3]
  *
  * 1. Machine line (CPU, cores, Node, device and file system of the data dir, load, date).
  * 2. The raw-disk baseline: 1 KiB records, 512 per fs.writevSync, each batch followed by fdatasync,
@@ -21,7 +22,7 @@
  * about 2-3 minutes; --quick: about 35 s.
  */
 import {spawn} from 'node:child_process'
-import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {dirname, join, relative} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {parseArgs} from 'node:util'
@@ -55,7 +56,7 @@ const CFG = {
   sizes: list(flags.sizes, [100, 1024, 16384]),
   bookies: list(flags.bookies, [1, 3]),
   fractions: QUICK ? [0.5] : [0.25, 0.5, 0.75],
-  out: flags.out ?? join(ROOT, 'docs', 'BENCH-MATRIX.md'),
+  out: flags.out ?? join(ROOT, 'docs', 'BENCHMARKS.md'),
 }
 if (!(CFG.cellSeconds > 0) || !(CFG.warmupSeconds >= 0)) throw new Error('--seconds must be > 0 and --warmup >= 0')
 if (CFG.sizes.some(s => !Number.isInteger(s) || s < 16 || s > 1024 * 1024)) throw new Error('--sizes: integers in 16..1048576')
@@ -182,7 +183,7 @@ function svgChart(cells: Cell[], rawMiBps: number | undefined): string {
 
 function markdown(cells: Cell[], raw: RawAppendResult | undefined, rawMiBps: number | undefined, machine: string, svgName: string, seconds: number): string {
   const o: string[] = []
-  o.push('# `logctl bench` matrix')
+  o.push('## `logctl bench` matrix (`benchmarks/matrix.ts`)')
   o.push('')
   o.push(`Written by \`benchmarks/matrix.ts\`${QUICK ? ' (`--quick`)' : ''} in ${seconds.toFixed(0)} s; docs/BENCH.md says how the bench measures. Every cell`)
   o.push(`is one \`logctl bench append\` process (one producer, random payloads, ${CFG.warmupSeconds} s warm-up, ${CFG.cellSeconds} s measured). "max" is`)
@@ -251,10 +252,10 @@ async function main(): Promise<void> {
     }
     const order = (c: Cell): number => c.bookies * 1e9 + c.size * 1e3 + (c.rate === 0 ? 999 : c.rate / (c.summary.entriesPerSec || 1))
     cells.sort((x, y) => order(x) - order(y))
-    const svgPath = CFG.out.replace(/\.md$/, '') + '.svg'
+    const svgPath = join(dirname(CFG.out), 'BENCH-MATRIX.svg')
     mkdirSync(dirname(CFG.out), {recursive: true})
     writeFileSync(svgPath, svgChart(cells, rawMiBps))
-    writeFileSync(CFG.out, markdown(cells, raw, rawMiBps, machine, relative(dirname(CFG.out), svgPath), (Date.now() - started) / 1000))
+    writeSection(CFG.out, markdown(cells, raw, rawMiBps, machine, relative(dirname(CFG.out), svgPath), (Date.now() - started) / 1000))
     log(`wrote ${CFG.out} and ${svgPath}`)
     if (flags.json) process.stdout.write(JSON.stringify({machine, raw, cells}, null, 2) + '\n')
     else process.stdout.write(markdown(cells, raw, rawMiBps, machine, relative(dirname(CFG.out), svgPath), (Date.now() - started) / 1000))
@@ -268,3 +269,14 @@ main().catch(err => {
   console.error(err)
   process.exitCode = 1
 })
+
+/** Put the matrix section into `file` between its markers (replacing the last run), or append it. */
+function writeSection(file: string, section: string): void {
+  const start = '<!-- matrix:start -->'
+  const end = '<!-- matrix:end -->'
+  const block = `${start}\n${section.trimEnd()}\n${end}`
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : ''
+  const i = text.indexOf(start)
+  const j = text.indexOf(end)
+  writeFileSync(file, i >= 0 && j > i ? text.slice(0, i) + block + text.slice(j + end.length) : `${text.trimEnd()}\n\n${block}\n`)
+}
