@@ -41,7 +41,8 @@ for (const transport of transports) {
   })
 
   t.test(`${transport}: a large batch is verified on the codec pool`, async t => {
-    const b = await localBookie(t)
+    // The threshold is set here, not taken from the engine's default (which measurements move).
+    const b = await localBookie(t, {engine: {verifyOffloadBytes: 512 * 1024}})
     const c = client(t, b.address, transport)
     const frames = Array.from({length: 16}, (_, i) => frame(5n, BigInt(i), 64 * 1024))
     const bad = {...frame(5n, 16n, 64 * 1024), digest: 1}
