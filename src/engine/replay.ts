@@ -10,11 +10,11 @@
  *   reason) and left as it is, replay resumes at the next valid record, and reads of entries in it fail
  *   with BAD_CHECKSUM so that a client reads them from another replica.
  */
-import {closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, writeSync} from 'node:fs'
+import {closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, writeFileSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 import {ErrorCode, LogError, isLogError} from '../errors.js'
 import {readCheckpoint, type CheckpointPosition} from './checkpoint.js'
-import {parseSegmentFileName, segmentFileName} from './format.js'
+import {parseSegmentFileName, SEGMENT_HEADER_BYTES, segmentFileName} from './format.js'
 import {readSegmentHeader, scanSegment, type ScanItem} from './scan.js'
 import {EngineState} from './state.js'
 
@@ -62,6 +62,18 @@ function saveAndZero(dir: string, file: string, segmentId: number, offset: numbe
     writeSync(fd, Buffer.alloc(got), 0, got, offset)
     fdatasyncSync(fd)
     return saved
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** A file shorter than a segment header, or whose header area is all zeros: its creation never finished. */
+function creationInterrupted(file: string): boolean {
+  const fd = openSync(file, 'r')
+  try {
+    const b = Buffer.alloc(SEGMENT_HEADER_BYTES)
+    const n = readSync(fd, b, 0, b.length, 0)
+    return n < SEGMENT_HEADER_BYTES || b.every(x => x === 0)
   } finally {
     closeSync(fd)
   }
@@ -116,6 +128,18 @@ export function replay(dir: string): ReplayResult {
       readSegmentHeader(file)
     } catch (err) {
       if (!isLogError(err) || err.code !== ErrorCode.CORRUPT) throw err
+      if (isLast && creationInterrupted(file)) {
+        // A crash between creating the newest segment and syncing its header (the worker syncs the header
+        // before it writes any record, so nothing here was ever acknowledged): keep the file aside and
+        // create this segment again.
+        mkdirSync(join(dir, 'torn'), {recursive: true})
+        const savedAs = join(dir, 'torn', `${segmentFileName(id)}.incomplete`)
+        renameSync(file, savedAs)
+        problems.push({kind: 'torn-tail', file, offset: 0, bytes: statSync(savedAs).size, reason: 'the segment\'s creation was interrupted (no header)', savedAs})
+        state.segments.delete(id)
+        head = {segmentId: id, offset: 0, create: true}
+        continue
+      }
       // An unreadable segment header: nothing in the file can be trusted or appended to. Report it, keep
       // the file for the operator, and carry on with the others (writes go to a fresh segment).
       problems.push({kind: 'corruption', file, offset: 0, bytes: 0, reason: err.message})

@@ -150,6 +150,18 @@ const cases: Case[] = [
     expect: {problem: 'corruption', readErrors: ErrorCode.NO_SUCH_ENTRY},
   },
   {
+    // What broke: a SIGKILL between creating the next segment file and writing its header left an empty
+    // newest segment, which restart reported as corruption (the crash test caught it).
+    name: 'an interrupted segment creation (an empty newest file) is a torn tail, and the segment is made again',
+    damage: segs => {
+      const last = segs.at(-1)!
+      const next = last.replace(/(\d{20})\.log$/, (_m, n: string) => `${String(Number(n) + 1).padStart(20, '0')}.log`)
+      writeFileSync(next, Buffer.alloc(0))
+      return []
+    },
+    expect: {problem: 'torn-tail'},
+  },
+  {
     name: 'a corrupt checkpoint is ignored and the journal is replayed in full',
     damage: (_segs, dir) => {
       flip(join(dir, 'index.ckpt'), 30)
