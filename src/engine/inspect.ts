@@ -34,7 +34,7 @@ import {join} from 'node:path'
 import {ErrorCode, LogError, fromSystemError, isLogError} from '../errors.js'
 import {CHECKPOINT_FILE, decodeCheckpoint, type CheckpointPosition} from './checkpoint.js'
 import {FORMAT_VERSION, RecordFlag, RecordType, SEGMENT_HEADER_BYTES, segmentFileName, type RecordHeader} from './format.js'
-import {listSegments} from './replay.js'
+import {listSegments, creationInterrupted} from './replay.js'
 import {scanSegment, type ScanItem} from './scan.js'
 import {EngineState} from './state.js'
 
@@ -278,8 +278,10 @@ export function verifyDataDir(dir: string): VerifySummary {
     const file = join('segments', segmentFileName(v.segmentId))
     const inDurable = v.segmentId === durable?.segmentId
     if ('unreadable' in v) {
-      const kind = v.unreadable.code === ErrorCode.BAD_FORMAT_VERSION ? 'unknown-format' : 'corruption'
-      problems.push({kind, file, offset: 0, bytes: 0, reason: v.unreadable.message})
+      // The newest segment with no header at all is a creation cut short by a crash (replay sets it aside).
+      const interrupted = v.segmentId === last && !inDurable && creationInterrupted(join(dir, file))
+      const kind = v.unreadable.code === ErrorCode.BAD_FORMAT_VERSION ? 'unknown-format' : interrupted ? 'torn-tail' : 'corruption'
+      problems.push({kind, file, offset: 0, bytes: 0, reason: interrupted ? "the segment's creation was interrupted (no header)" : v.unreadable.message})
       if (inDurable) durableTail = 'unreadable'
     } else if (v.item.kind === 'record') {
       state.apply(v.item.header, {segmentId: v.segmentId, offset: v.item.offset, length: v.item.length})

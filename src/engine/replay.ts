@@ -68,7 +68,7 @@ function saveAndZero(dir: string, file: string, segmentId: number, offset: numbe
 }
 
 /** A file shorter than a segment header, or whose header area is all zeros: its creation never finished. */
-function creationInterrupted(file: string): boolean {
+export function creationInterrupted(file: string): boolean {
   const fd = openSync(file, 'r')
   try {
     const b = Buffer.alloc(SEGMENT_HEADER_BYTES)

@@ -5,6 +5,7 @@ import {join} from 'node:path'
 import {StorageEngine} from '../../src/engine/engine.js'
 import {RECORD_HEADER_BYTES, RecordType, SEGMENT_HEADER_BYTES} from '../../src/engine/format.js'
 import {scanSegment} from '../../src/engine/scan.js'
+import {verifyDataDir} from '../../src/engine/inspect.js'
 import {ErrorCode} from '../../src/errors.js'
 import {entry, payloadFor, tempDir} from '../helpers/entries.js'
 
@@ -220,4 +221,14 @@ t.test('a data directory of another format version is refused', async t => {
   await populate(dir)
   writeFileSync(join(dir, 'FORMAT'), 'logctl-data 99\n')
   await t.rejects(StorageEngine.open({dir, ...opts}), {code: ErrorCode.BAD_FORMAT_VERSION})
+})
+
+t.test('storage verify agrees: an interrupted segment creation is a torn tail, not corruption', async t => {
+  const dir = tempDir(t)
+  const segs = await populate(dir)
+  const next = segs.at(-1)!.replace(/(\d{20})\.log$/, (_m, n: string) => `${String(Number(n) + 1).padStart(20, '0')}.log`)
+  writeFileSync(next, Buffer.alloc(0))
+  const v = verifyDataDir(dir)
+  t.same(v.problems.map(p => p.kind), ['torn-tail'])
+  t.equal(v.ok, true)
 })
