@@ -28,13 +28,16 @@
 import {spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {closeSync, fdatasyncSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, writeSync, writevSync} from 'node:fs'
-import {cpus, loadavg, tmpdir, totalmem} from 'node:os'
+import {cpus} from 'node:os'
 import {join} from 'node:path'
 import {performance} from 'node:perf_hooks'
 import {parseArgs} from 'node:util'
-import hdr, {type Histogram} from 'hdr-histogram-js'
+import type {Histogram} from 'hdr-histogram-js'
 import {entryDigest} from '../src/checksum.js'
 import {channels, StorageEngine, type AddRequest, type EngineOptions} from '../src/engine/engine.js'
+import {
+  fmt1, fmt2, fmtInt, fmtSize, fmtUs, histogram, loadLine, machineInfo, machineTicks, mainThreadNs, pcts, pickDir as pickDirIn, RAM_FS, recordUs, sleep, type Pcts,
+} from './lib/machine.js'
 
 // ---- options -----------------------------------------------------------------------------------------
 
@@ -90,112 +93,9 @@ const log = (s: string): void => { process.stderr.write(s + '\n') }
 /** The readable report (stdout); with --json, stdout carries only the JSON at the end. */
 const say = (s = ''): void => { if (!flags.json) process.stdout.write(s + '\n') }
 
-// ---- machine ---------------------------------------------------------------------------------------------
+// ---- machine and measurement helpers: benchmarks/lib/machine.ts (shared with cluster.ts, log.ts, matrix.ts) ----
 
-interface MountInfo { mountPoint: string; fsType: string; source: string; options: string; superOptions: string }
-
-/** The mount holding `path` (longest mount-point prefix in /proc/self/mountinfo). */
-function mountOf(path: string): MountInfo | undefined {
-  let best: MountInfo | undefined
-  try {
-    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-      const [pre, post] = line.split(' - ')
-      if (!pre || !post) continue
-      const f = pre.split(' ')
-      const g = post.split(' ')
-      const mp = f[4]!.replace(/\\040/g, ' ')
-      const inside = path === mp || path.startsWith(mp.endsWith('/') ? mp : mp + '/')
-      if (inside && (!best || mp.length >= best.mountPoint.length)) best = {mountPoint: mp, fsType: g[0]!, source: g[1]!, options: f[5]!, superOptions: g[2] ?? ''}
-    }
-  } catch {
-    // not Linux: reported as unknown
-  }
-  return best
-}
-
-function sysBlock(source: string, attr: string): string | undefined {
-  const name = source.replace(/^\/dev\//, '')
-  for (const dev of [name, name.replace(/p?\d+$/, '')]) {
-    try {
-      return readFileSync(`/sys/block/${dev}/queue/${attr}`, 'utf8').trim()
-    } catch {
-      // a partition: try the whole disk
-    }
-  }
-  return undefined
-}
-
-const RAM_FS = new Set(['tmpfs', 'ramfs', 'devtmpfs'])
-
-function pickDir(): {base: string; root: string; mount: MountInfo | undefined} {
-  const parent = flags.dir ?? tmpdir()
-  mkdirSync(parent, {recursive: true})
-  let mount = mountOf(realpathSync(parent))
-  let where = parent
-  if (!flags.dir && mount && RAM_FS.has(mount.fsType)) {
-    log(`${parent} is on ${mount.fsType}: fdatasync there measures nothing; using the current directory instead`)
-    where = process.cwd()
-    mount = mountOf(realpathSync(where))
-  }
-  const root = mkdtempSync(join(where, 'logctl-bench-engine-'))
-  return {base: where, root, mount}
-}
-
-function machineLine(mount: MountInfo | undefined): Record<string, string | number> {
-  const c = cpus()
-  const m: Record<string, string | number> = {
-    cpu: c[0]?.model.trim() ?? 'unknown',
-    cores: c.length,
-    memGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    device: mount?.source ?? 'unknown',
-    fs: mount ? `${mount.fsType} on ${mount.mountPoint} (${mount.options}; ${mount.superOptions})` : 'unknown',
-    writeCache: mount ? sysBlock(mount.source, 'write_cache') ?? 'unknown' : 'unknown',
-    load: loadavg().map(x => x.toFixed(2)).join(' '),
-    date: new Date().toISOString(),
-  }
-  return m
-}
-
-// ---- measurement helpers ------------------------------------------------------------------------------
-
-const HIGHEST_US = 60_000_000
-
-function histogram(): Histogram {
-  return hdr.build({lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 3})
-}
-
-function recordUs(h: Histogram, us: number): void {
-  h.recordValue(Math.min(HIGHEST_US, Math.max(1, Math.round(us))))
-}
-
-interface Pcts { p50: number; p99: number; p999: number; max: number }
-
-function pcts(h: Histogram): Pcts {
-  return {p50: h.getValueAtPercentile(50), p99: h.getValueAtPercentile(99), p999: h.getValueAtPercentile(99.9), max: h.maxValue}
-}
-
-/** CPU ns of the main thread (Linux schedstat), for the "main thread saturated?" column. */
-function mainThreadNs(): number {
-  try {
-    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0])
-  } catch {
-    return NaN
-  }
-}
-
-/** Machine-wide CPU ticks (all cores) from /proc/stat: [busy, total]; busy excludes idle and iowait. */
-function machineTicks(): [number, number] {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0)
-    return [total - f[3]! - f[4]!, total]
-  } catch {
-    return [NaN, NaN]
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
+const pickDir = (): ReturnType<typeof pickDirIn> => pickDirIn('logctl-bench-engine-', flags.dir)
 
 let waitedQuietMs = 0
 
@@ -219,12 +119,6 @@ async function settle(): Promise<void> {
   }
   waitedQuietMs += performance.now() - t0
 }
-
-const fmtInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a')
-const fmt1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : 'n/a')
-const fmt2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : 'n/a')
-const fmtUs = (n: number): string => (!Number.isFinite(n) ? 'n/a' : n >= 10_000 ? `${(n / 1000).toFixed(1)} ms` : n >= 1000 ? `${(n / 1000).toFixed(2)} ms` : `${Math.round(n)} µs`)
-const fmtSize = (n: number): string => (n >= 1024 && n % 1024 === 0 ? `${n / 1024} KiB` : `${n} B`)
 
 function table(head: string[], rows: string[][]): void {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)))
@@ -508,7 +402,7 @@ async function main(): Promise<void> {
   const started = performance.now()
   const results: Record<string, unknown> = {}
   try {
-    const machine = machineLine(mount)
+    const machine = machineInfo(mount)
     results.machine = {...machine, dataDir: root}
     results.config = CFG
     say(`# logctl engine benchmark${QUICK ? ' (--quick)' : ''}`)
@@ -640,7 +534,7 @@ async function main(): Promise<void> {
     results.peakRssMiBProcess = process.resourceUsage().maxRSS / 1024
     say()
     results.waitedQuietSeconds = waitedQuietMs / 1000
-    say(`total ${total.toFixed(0)} s${CFG.waitQuiet > 0 ? ` (of which ${(waitedQuietMs / 1000).toFixed(0)} s waiting for quiet)` : ''}; process peak RSS ${fmtInt(process.resourceUsage().maxRSS / 1024)} MiB; load avg at end ${loadavg().map(x => x.toFixed(2)).join(' ')}`)
+    say(`total ${total.toFixed(0)} s${CFG.waitQuiet > 0 ? ` (of which ${(waitedQuietMs / 1000).toFixed(0)} s waiting for quiet)` : ''}; process peak RSS ${fmtInt(process.resourceUsage().maxRSS / 1024)} MiB; load avg at end ${loadLine()}`)
     if (flags.json) process.stdout.write(JSON.stringify(results, (_k, v) => (typeof v === 'bigint' ? String(v) : v), 2) + '\n')
   } finally {
     cleanup()
