@@ -1,4 +1,5 @@
 import {crc32c} from '@node-rs/crc32'
+import {writeInt64BE} from './bytes.js'
 
 /**
  * End-to-end entry digest (DESIGN.md invariant 3): CRC32C over
@@ -9,11 +10,13 @@ import {crc32c} from '@node-rs/crc32'
  */
 export const DIGEST_HEADER_BYTES = 28
 
+/** Scratch space for the digest's header (filled and used synchronously, so one per thread is enough). */
+const head = Buffer.alloc(DIGEST_HEADER_BYTES)
+
 export function entryDigest(ledgerId: bigint, entryId: bigint, lac: bigint, payload: Uint8Array): number {
-  const head = Buffer.allocUnsafe(DIGEST_HEADER_BYTES)
-  head.writeBigUInt64BE(ledgerId, 0)
-  head.writeBigUInt64BE(entryId, 8)
-  head.writeBigInt64BE(lac, 16)
+  writeInt64BE(head, ledgerId, 0)
+  writeInt64BE(head, entryId, 8)
+  writeInt64BE(head, lac, 16)
   head.writeUInt32BE(payload.length, 24)
   return crc32c(asBuffer(payload), crc32c(head))
 }

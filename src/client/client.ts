@@ -9,7 +9,7 @@ import {openMetadataStore} from '../meta/open.js'
 import type {BookieStatus, Compression, LedgerMetadata, ListLedgersOptions, MetadataStore} from '../meta/store.js'
 import {BookiePool} from './bookies.js'
 import {LedgerReader, type ReadOptions} from './ledger-reader.js'
-import {LedgerWriter, asLogError, type WriterOptions} from './ledger-writer.js'
+import {LedgerWriter, MAX_ENSEMBLE_SIZE, asLogError, type WriterOptions} from './ledger-writer.js'
 import {Log} from './log-handle.js'
 import {DEFAULT_LOG_CONFIG, LogStore, type LogConfig, type LogMeta} from './log-meta.js'
 import {recoverLedger} from './recovery.js'
@@ -51,6 +51,7 @@ export class LogctlClient {
     for (const [name, v] of Object.entries({ensembleSize, writeQuorum, ackQuorum})) {
       if (!Number.isInteger(v) || v < 1) throw new LogError(ErrorCode.BAD_INPUT, `${name} must be a positive integer, got ${v}`)
     }
+    if (ensembleSize > MAX_ENSEMBLE_SIZE) throw new LogError(ErrorCode.BAD_INPUT, `ensembleSize must be at most ${MAX_ENSEMBLE_SIZE}, got ${ensembleSize}`)
     if (!(ensembleSize >= writeQuorum && writeQuorum >= ackQuorum)) {
       throw new LogError(ErrorCode.BAD_INPUT, `need ensemble >= write quorum >= ack quorum, got E=${ensembleSize} Qw=${writeQuorum} Qa=${ackQuorum}`)
     }

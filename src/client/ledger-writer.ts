@@ -41,11 +41,17 @@ export interface WriterOptions {
 
 interface PendingAdd {
   frame: AddFrame
-  /** Ensemble positions whose current bookie acknowledged the entry. */
-  acked: Set<number>
+  /** Ensemble positions (bits) whose current bookie acknowledged the entry; `acks` counts them. */
+  acked: number
+  acks: number
+  /** Ensemble positions (bits) whose outbox holds the entry now (an entry is queued once per bookie). */
+  queued: number
   resolve: (id: bigint) => void
   reject: (err: Error) => void
 }
+
+/** Ensembles are at most this large: acks and queues are tracked as bits of a 32-bit integer per entry. */
+export const MAX_ENSEMBLE_SIZE = 32
 
 /** Codes that mean "this bookie can't take writes now": replace it. */
 const REPLACE: ReadonlySet<string> = new Set([ErrorCode.BOOKIE_UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.READ_ONLY, ErrorCode.IO, ErrorCode.CLOSED, ErrorCode.INTERNAL])
@@ -58,10 +64,11 @@ export class LedgerWriter {
   private readonly o: Required<WriterOptions>
   private lastPushed = -1n
   private lac = -1n
-  private length = 0n
+  private lengthBytes = 0
   private pending: PendingAdd[] = []
   private pendingBytes = 0
-  private readonly outbox = new Map<number, Map<bigint, PendingAdd>>()
+  /** Per ensemble position: entries waiting to be sent to its bookie. */
+  private readonly outbox = new Map<number, PendingAdd[]>()
   private readonly inflight = new Map<number, number>()
   private readonly paused = new Set<number>()
   private flushScheduled = false
@@ -78,6 +85,9 @@ export class LedgerWriter {
   private admitting = 0
 
   constructor(meta: Versioned<LedgerMetadata>, store: MetadataStore, pool: BookiePool, opts: WriterOptions = {}) {
+    if (meta.value.ensembleSize > MAX_ENSEMBLE_SIZE) {
+      throw new LogError(ErrorCode.BAD_INPUT, `ledger ${meta.value.ledgerId} has an ensemble of ${meta.value.ensembleSize}; a writer handles at most ${MAX_ENSEMBLE_SIZE}`)
+    }
     this.meta = meta
     this.ledgerId = meta.value.ledgerId
     this.store = store
@@ -130,10 +140,12 @@ export class LedgerWriter {
     const frame: AddFrame = {ledgerId: this.ledgerId, entryId, lac, payload, digest: entryDigest(this.ledgerId, entryId, lac, payload)}
     if (this.meta.value.compression === 'lz4') frame.compress = true
     return new Promise<bigint>((resolve, reject) => {
-      const p: PendingAdd = {frame, acked: new Set(), resolve, reject}
+      const p: PendingAdd = {frame, acked: 0, acks: 0, queued: 0, resolve, reject}
       this.pending.push(p)
       this.pendingBytes += payload.length
-      for (const pos of writeSet(entryId, this.meta.value.ensembleSize, this.meta.value.writeQuorum)) this.queue(pos, p)
+      const {ensembleSize: e, writeQuorum: qw} = this.meta.value
+      const first = e === qw ? 0 : Number(entryId) % e
+      for (let i = 0; i < qw; i++) this.queue((first + i) % e, p)
       this.scheduleFlush()
     })
   }
@@ -147,9 +159,12 @@ export class LedgerWriter {
   }
 
   private queue(pos: number, p: PendingAdd): void {
+    const bit = 1 << pos
+    if ((p.queued & bit) !== 0) return
+    p.queued |= bit
     let q = this.outbox.get(pos)
-    if (!q) this.outbox.set(pos, (q = new Map()))
-    q.set(p.frame.entryId, p)
+    if (!q) this.outbox.set(pos, (q = []))
+    q.push(p)
   }
 
   private scheduleFlush(): void {
@@ -165,17 +180,22 @@ export class LedgerWriter {
   private flush(): void {
     if (this.failed) return
     for (const [pos, q] of this.outbox) {
-      while (q.size > 0 && !this.paused.has(pos) && (this.inflight.get(pos) ?? 0) < this.o.maxRequestsPerBookie) {
+      const bit = 1 << pos
+      let taken = 0
+      while (taken < q.length && !this.paused.has(pos) && (this.inflight.get(pos) ?? 0) < this.o.maxRequestsPerBookie) {
         const batch: PendingAdd[] = []
         let bytes = 0
-        for (const [id, p] of q) {
+        while (taken < q.length) {
+          const p = q[taken]!
           if (batch.length > 0 && (batch.length >= this.o.maxBatchEntries || bytes + p.frame.payload.length > this.o.maxBatchBytes)) break
           batch.push(p)
           bytes += p.frame.payload.length
-          q.delete(id)
+          p.queued &= ~bit
+          taken++
         }
         this.send(pos, batch)
       }
+      if (taken > 0) q.splice(0, taken)
     }
   }
 
@@ -200,34 +220,42 @@ export class LedgerWriter {
   private onResults(pos: number, bookieId: string, batch: PendingAdd[], results: AddResult[]): void {
     const failedEntries: PendingAdd[] = []
     let failure: LogError | undefined
-    batch.forEach((p, i) => {
+    // An ack counts only from the bookie the metadata names for the entry now. With one fragment (no
+    // ensemble change yet, the usual case) that is one check for the whole batch.
+    const ensembles = this.meta.value.ensembles
+    const sameBookie = ensembles.length === 1 ? ensembles[0]!.bookies[pos] === bookieId : undefined
+    const bit = 1 << pos
+    const qa = this.meta.value.ackQuorum
+    let quorum = false
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!
       const r = results[i]
-      if (r?.ok) this.ack(p, pos, bookieId)
-      else {
+      if (r?.ok) {
+        if (this.failed || p.frame.entryId <= this.lac || (p.acked & bit) !== 0) continue
+        if (!(sameBookie ?? ensembleFor(this.meta.value, p.frame.entryId).bookies[pos] === bookieId)) continue
+        p.acked |= bit
+        if (++p.acks >= qa) quorum = true
+      } else {
         failure ??= r ? r.error : new LogError(ErrorCode.INTERNAL, `bookie ${bookieId} sent no result for entry ${p.frame.entryId}`)
         failedEntries.push(p)
       }
-    })
+    }
+    if (quorum) this.complete()
     if (failure) this.onBookieFailure(pos, bookieId, failedEntries, failure)
-  }
-
-  private ack(p: PendingAdd, pos: number, bookieId: string): void {
-    if (this.failed || p.frame.entryId <= this.lac) return
-    // An ack counts only from the bookie the metadata names for this entry now.
-    if (ensembleFor(this.meta.value, p.frame.entryId).bookies[pos] !== bookieId) return
-    p.acked.add(pos)
-    if (p.acked.size >= this.meta.value.ackQuorum) this.complete()
   }
 
   private complete(): void {
     const qa = this.meta.value.ackQuorum
-    while (this.pending.length > 0 && this.pending[0]!.acked.size >= qa) {
-      const p = this.pending.shift()!
+    let n = 0
+    while (n < this.pending.length && this.pending[n]!.acks >= qa) n++
+    if (n === 0) return
+    const done = this.pending.splice(0, n)
+    for (const p of done) {
       this.pendingBytes -= p.frame.payload.length
-      this.lac = p.frame.entryId
-      this.length += BigInt(p.frame.payload.length)
-      p.resolve(p.frame.entryId)
+      this.lengthBytes += p.frame.payload.length
     }
+    this.lac = done[n - 1]!.frame.entryId
+    for (const p of done) p.resolve(p.frame.entryId)
     if (this.lac > this.lacCarried && this.o.explicitLacMs > 0 && !this.lacTimer) {
       this.lacTimer = setTimeout(() => this.sendLac(), this.o.explicitLacMs)
       this.lacTimer.unref()
@@ -302,9 +330,13 @@ export class LedgerWriter {
       }
     }
     // Entries of the new fragment that the old bookie acked don't count any more; resend them all.
+    const bit = 1 << pos
     for (const p of this.pending) {
       if (writeSet(p.frame.entryId, this.meta.value.ensembleSize, this.meta.value.writeQuorum).includes(pos)) {
-        p.acked.delete(pos)
+        if ((p.acked & bit) !== 0) {
+          p.acked &= ~bit
+          p.acks--
+        }
         this.queue(pos, p)
       }
     }
@@ -346,8 +378,9 @@ export class LedgerWriter {
       for (let attempt = 0; ; attempt++) {
         const m = this.meta.value
         try {
-          this.meta = await this.store.updateLedger({...m, state: 'CLOSED', lastEntryId: this.lac, length: this.length}, this.meta.version)
-          return {lastEntryId: this.lac, length: this.length}
+          const length = BigInt(this.lengthBytes)
+          this.meta = await this.store.updateLedger({...m, state: 'CLOSED', lastEntryId: this.lac, length}, this.meta.version)
+          return {lastEntryId: this.lac, length}
         } catch (err) {
           if (!isLogError(err) || err.code !== ErrorCode.BAD_VERSION || attempt >= 5) throw err
           const fresh = await this.store.getLedger(this.ledgerId)

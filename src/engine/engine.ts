@@ -14,12 +14,13 @@ import {ErrorCode, LogError, isLogError} from '../errors.js'
 import * as ids from '../ids.js'
 import {encodeCheckpoint, writeCheckpoint} from './checkpoint.js'
 import {checksumError, decodePayload, maybeCompress, payloadMatches} from './codec.js'
-import {CodecPool, type VerifyItem} from './codec-pool.js'
+import {CodecPool} from './codec-pool.js'
 import {Compactor, type CompactionResult} from './compactor.js'
-import {checkRecordHeader, FORMAT_VERSION, HARD_MAX_PAYLOAD, RECORD_HEADER_BYTES, RecordFlag, RecordType, segmentFileName, storedLength, type RecordHeader} from './format.js'
+import {checkRecordHeader, FORMAT_VERSION, HARD_MAX_PAYLOAD, RECORD_HEADER_BYTES, RecordFlag, RecordType, recordBytes, segmentFileName, storedLength, type RecordHeader} from './format.js'
 import {Journal, type JournalRecord, type JournalStats, type Location} from './journal.js'
 import {acquireLock} from './lock.js'
 import {checkFormatMarker, replay, type StorageProblem} from './replay.js'
+import type {LedgerIndex} from './ledger-index.js'
 import type {EngineState} from './state.js'
 import {WriteCache} from './write-cache.js'
 
@@ -107,9 +108,24 @@ export const channels = {
   checkpoint: channel('logctl:engine:checkpoint'),
 }
 
+/** An add on its way to the journal: the journal record plus what the engine needs to answer it. */
+interface AddRecord extends JournalRecord {
+  /** Index in the addBatch call. */
+  i: number
+  /** entryId as a number (ids are < 2^53). */
+  n: number
+  /** The uncompressed payload (what the write cache keeps and readers get). */
+  payload: Buffer
+  compress: boolean
+  /** Set when the add failed; undefined once durable. */
+  error: LogError | undefined
+}
+
 interface Pending {
   digest: number
-  promise: Promise<void>
+  /** Settles (never rejects) when the add that registered this entry has its outcome in rec.error. */
+  done: Promise<void>
+  rec: AddRecord
 }
 
 interface LacWaiter {
@@ -172,6 +188,8 @@ export class StorageEngine {
   private readonly pending = new Map<bigint, Map<number, Pending>>()
   private readonly waiters = new Map<bigint, Set<LacWaiter>>()
   private readonly readers = new Map<number, Promise<FileHandle>>()
+  /** add() calls of this turn, on their way to one addBatch. */
+  private coalesced: {reqs: AddRequest[]; outcome: Promise<Array<LogError | undefined>>} | undefined
   private readOnlyError: LogError | undefined
   private probeTimer: NodeJS.Timeout | undefined
   private compactTimer: NodeJS.Timeout | undefined
@@ -241,19 +259,6 @@ export class StorageEngine {
 
   // ---- adds ----------------------------------------------------------------------------------------
 
-  private validate(req: AddRequest): {ledgerId: bigint; entryId: bigint; lac: bigint} {
-    if (typeof req !== 'object' || req === null) throw new LogError(ErrorCode.BAD_INPUT, 'an add request must be an object')
-    const ledgerId = ids.ledgerId(req.ledgerId)
-    const entryId = ids.entryId(req.entryId)
-    const lac = ids.lac(req.lac)
-    if (!Buffer.isBuffer(req.payload)) throw new LogError(ErrorCode.BAD_INPUT, 'payload must be a Buffer')
-    if (req.payload.length > this.opts.maxEntryBytes) {
-      throw new LogError(ErrorCode.TOO_LARGE, `entry ${ledgerId}/${entryId} is ${req.payload.length} bytes; the limit is ${this.opts.maxEntryBytes}`, {detail: {size: req.payload.length, limit: this.opts.maxEntryBytes}})
-    }
-    if (!Number.isInteger(req.digest) || req.digest < 0 || req.digest > 0xffffffff) throw new LogError(ErrorCode.BAD_INPUT, 'digest must be an unsigned 32-bit integer')
-    return {ledgerId, entryId, lac}
-  }
-
   private admit(ledgerId: bigint, recovery: boolean): void {
     if (this.closing) throw new LogError(ErrorCode.CLOSED, 'the storage engine is closed')
     if (this.readOnlyError) throw new LogError(ErrorCode.READ_ONLY, `the bookie is read-only: ${this.readOnlyError.message}`)
@@ -261,114 +266,187 @@ export class StorageEngine {
     if (!recovery && this.state.ledgers.get(ledgerId)?.fenced) throw new LogError(ErrorCode.FENCED, `ledger ${ledgerId} is fenced`, {detail: {ledgerId: String(ledgerId)}})
   }
 
-  /** Add one entry; resolves once it is durable. Adding the same entry again is a no-op. */
+  /**
+   * Add one entry; resolves once it is durable. Adding the same entry again is a no-op. Adds made in the
+   * same turn of the event loop (a pipelining caller) are handed to addBatch together.
+   */
   add(req: AddRequest): Promise<void> {
-    try {
-      const v = this.validate(req)
-      this.admit(v.ledgerId, req.recovery === true)
-      if (entryDigest(v.ledgerId, v.entryId, v.lac, req.payload) !== req.digest) {
-        throw checksumError(`entry ${v.ledgerId}/${v.entryId}`, {ledgerId: String(v.ledgerId), entryId: String(v.entryId)})
+    let c = this.coalesced
+    if (!c) {
+      const reqs: AddRequest[] = []
+      c = this.coalesced = {reqs, outcome: Promise.resolve().then(() => {
+        this.coalesced = undefined
+        return this.addBatch(reqs)
+      })}
+    }
+    const i = c.reqs.push(req) - 1
+    return c.outcome.then(out => {
+      const err = out[i]
+      if (err) throw err
+    })
+  }
+
+  /**
+   * Add many entries (one network request's worth); every entry gets its own outcome, in order. The new
+   * entries go to the journal as one group (one promise, written in one batch), so the work per entry is a
+   * few map lookups and a header; a repeated add (same ledger, entry and digest) joins the first one. When
+   * the payloads are views of `opts.transfer` (an ArrayBuffer the caller gives up) and large enough in
+   * total, their digests are verified on the codec pool instead of the main thread.
+   */
+  async addBatch(reqs: AddRequest[], opts: {transfer?: ArrayBuffer} = {}): Promise<Array<LogError | undefined>> {
+    const out: Array<LogError | undefined> = new Array(reqs.length).fill(undefined)
+    const recs: AddRecord[] = []
+    let total = 0
+    for (let i = 0; i < reqs.length; i++) {
+      try {
+        const rec = this.validate(reqs[i]!, i)
+        recs.push(rec)
+        total += rec.payloadLen
+      } catch (err) {
+        out[i] = asLogError(err)
       }
-      return this.enqueue(v.ledgerId, v.entryId, v.lac, req)
-    } catch (err) {
-      return Promise.reject(err)
+    }
+    const t = opts.transfer
+    let bad: Set<number> | undefined
+    if (t && total >= this.opts.verifyOffloadBytes && recs.every(r => r.payload.buffer === t)) {
+      const r = await this.codec.verify(t, recs)
+      bad = r.bad
+      recs.forEach((rec, k) => { rec.payload = rec.stored = r.payloads[k]! })
+    }
+    const joins: Promise<void>[] = []
+    const fresh: AddRecord[] = []
+    let release!: () => void
+    const done = new Promise<void>(resolve => { release = resolve })
+    let lastLedger: bigint | undefined
+    let index: LedgerIndex | undefined
+    let inLedger: Map<number, Pending> | undefined
+    for (let k = 0; k < recs.length; k++) {
+      const rec = recs[k]!
+      const i = rec.i
+      try {
+        if (bad ? bad.has(k) : entryDigest(rec.ledgerId, rec.entryId, rec.lac, rec.payload) !== rec.digest) {
+          throw checksumError(`entry ${rec.ledgerId}/${rec.entryId}`, {ledgerId: String(rec.ledgerId), entryId: String(rec.entryId)})
+        }
+        this.admit(rec.ledgerId, (rec.flags & RecordFlag.RECOVERY) !== 0)
+        if (rec.ledgerId !== lastLedger) {
+          lastLedger = rec.ledgerId
+          index = this.state.ledgers.get(rec.ledgerId)
+          inLedger = this.pending.get(rec.ledgerId)
+        }
+        const inflight = inLedger?.get(rec.n)
+        const known = index?.digestOf(rec.n) ?? inflight?.digest
+        if (known !== undefined) {
+          if (known !== rec.digest) {
+            throw new LogError(ErrorCode.ENTRY_CONFLICT, `entry ${rec.ledgerId}/${rec.entryId} already exists with different content`, {detail: {ledgerId: String(rec.ledgerId), entryId: String(rec.entryId)}})
+          }
+          // An idempotent retry: same answer as the first add (undici may resend a request).
+          if (inflight) joins.push(inflight.done.then(() => { out[i] = inflight.rec.error }))
+          continue
+        }
+        if (!inLedger) this.pending.set(rec.ledgerId, (inLedger = new Map()))
+        inLedger.set(rec.n, {digest: rec.digest, done, rec})
+        fresh.push(rec)
+      } catch (err) {
+        out[i] = asLogError(err)
+      }
+    }
+    try {
+      if (fresh.length > 0) await this.write(fresh)
+    } finally {
+      for (const rec of fresh) {
+        out[rec.i] = rec.error
+        const m = this.pending.get(rec.ledgerId)
+        if (m?.get(rec.n)?.rec === rec) {
+          m.delete(rec.n)
+          if (m.size === 0) this.pending.delete(rec.ledgerId)
+        }
+      }
+      release()
+    }
+    if (joins.length > 0) await Promise.all(joins)
+    return out
+  }
+
+  /** Check one request and turn it into the journal record that will carry it. */
+  private validate(req: AddRequest, i: number): AddRecord {
+    if (typeof req !== 'object' || req === null) throw new LogError(ErrorCode.BAD_INPUT, 'an add request must be an object')
+    const ledgerId = ids.ledgerId(req.ledgerId)
+    const entryId = ids.entryId(req.entryId)
+    const lac = ids.lac(req.lac)
+    const payload = req.payload
+    if (!Buffer.isBuffer(payload)) throw new LogError(ErrorCode.BAD_INPUT, 'payload must be a Buffer')
+    if (payload.length > this.opts.maxEntryBytes) {
+      throw new LogError(ErrorCode.TOO_LARGE, `entry ${ledgerId}/${entryId} is ${payload.length} bytes; the limit is ${this.opts.maxEntryBytes}`, {detail: {size: payload.length, limit: this.opts.maxEntryBytes}})
+    }
+    const digest = req.digest
+    if (!Number.isInteger(digest) || digest < 0 || digest > 0xffffffff) throw new LogError(ErrorCode.BAD_INPUT, 'digest must be an unsigned 32-bit integer')
+    return {
+      type: RecordType.ENTRY, flags: req.recovery === true ? RecordFlag.RECOVERY : 0, digest, ledgerId, entryId, lac,
+      payloadLen: payload.length, stored: payload, payload, i, n: Number(entryId), compress: req.compress === true, error: undefined,
     }
   }
 
   /**
-   * Add many entries (one network request's worth); every entry gets its own outcome. When the payloads
-   * are views of `opts.transfer` (an ArrayBuffer the caller gives up) and large enough in total, their
-   * digests are verified on the codec pool instead of the main thread.
+   * Journal new entries (compressing those that ask for it), in groups of at most maxBatchBytes; once a
+   * group is durable its entries enter the index (synchronously, in the journal's callback), the write
+   * cache and the LAC. Outcomes land in each record's `error`.
    */
-  async addBatch(reqs: AddRequest[], opts: {transfer?: ArrayBuffer} = {}): Promise<Array<LogError | undefined>> {
-    const out: Array<LogError | undefined> = new Array(reqs.length).fill(undefined)
-    const valid: Array<{i: number; v: {ledgerId: bigint; entryId: bigint; lac: bigint}}> = []
-    let total = 0
-    reqs.forEach((req, i) => {
-      try {
-        const v = this.validate(req)
-        valid.push({i, v})
-        total += req.payload.length
-      } catch (err) {
-        out[i] = asLogError(err)
+  private async write(fresh: AddRecord[]): Promise<void> {
+    for (const rec of fresh) {
+      if (!rec.compress) continue
+      const c = await maybeCompress(rec.payload)
+      if (c.compressed) {
+        rec.stored = c.stored
+        rec.flags |= RecordFlag.LZ4
       }
-    })
-    let payloads: Buffer[] | undefined
-    let bad = new Set<number>()
-    const t = opts.transfer
-    if (t && total >= this.opts.verifyOffloadBytes && valid.every(({i}) => reqs[i]!.payload.buffer === t)) {
-      const items: VerifyItem[] = valid.map(({i, v}) => ({payload: reqs[i]!.payload, ledgerId: v.ledgerId, entryId: v.entryId, lac: v.lac, digest: reqs[i]!.digest}))
-      const r = await this.codec.verify(t, items)
-      bad = r.bad
-      payloads = r.payloads
-    } else {
-      valid.forEach(({i, v}, k) => {
-        if (entryDigest(v.ledgerId, v.entryId, v.lac, reqs[i]!.payload) !== reqs[i]!.digest) bad.add(k)
-      })
     }
-    const waits = valid.map(async ({i, v}, k) => {
-      const req = reqs[i]!
-      try {
-        if (bad.has(k)) throw checksumError(`entry ${v.ledgerId}/${v.entryId}`, {ledgerId: String(v.ledgerId), entryId: String(v.entryId)})
-        this.admit(v.ledgerId, req.recovery === true)
-        await this.enqueue(v.ledgerId, v.entryId, v.lac, payloads ? {...req, payload: payloads[k]!} : req)
-      } catch (err) {
-        out[i] = asLogError(err)
+    const groups: AddRecord[][] = []
+    let group: AddRecord[] = []
+    let bytes = 0
+    for (const rec of fresh) {
+      const b = recordBytes(rec.stored.length)
+      if (group.length > 0 && bytes + b > this.opts.maxBatchBytes) {
+        groups.push(group)
+        group = []
+        bytes = 0
       }
-    })
-    await Promise.all(waits)
-    return out
+      group.push(rec)
+      bytes += b
+    }
+    groups.push(group)
+    await Promise.all(groups.map(g => this.journal.appendGroup(g, () => this.applyGroup(g)).then(
+      () => this.afterGroup(g),
+      err => { for (const rec of g) rec.error = asLogError(err) },
+    )))
   }
 
-  private enqueue(ledgerId: bigint, entryId: bigint, lac: bigint, req: AddRequest): Promise<void> {
-    const n = Number(entryId)
-    const existing = this.state.ledgers.get(ledgerId)?.get(n)
-    let inLedger = this.pending.get(ledgerId)
-    const inflight = inLedger?.get(n)
-    const known = existing?.digest ?? inflight?.digest
-    if (known !== undefined) {
-      if (known !== req.digest) {
-        return Promise.reject(new LogError(ErrorCode.ENTRY_CONFLICT, `entry ${ledgerId}/${entryId} already exists with different content`, {detail: {ledgerId: String(ledgerId), entryId: String(entryId)}}))
+  /** The group is durable: into the index, before any promise settles (what a checkpoint snapshots). */
+  private applyGroup(g: AddRecord[]): void {
+    for (const rec of g) {
+      if (!this.state.apply(rec, rec as Required<AddRecord>)) {
+        rec.error = new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${rec.ledgerId} was deleted`, {detail: {ledgerId: String(rec.ledgerId)}})
       }
-      return inflight ? inflight.promise : Promise.resolve() // idempotent retry (undici may resend)
     }
-    if (!inLedger) this.pending.set(ledgerId, (inLedger = new Map()))
-    const promise = this.write(ledgerId, entryId, n, lac, req, inLedger)
-    inLedger.set(n, {digest: req.digest, promise})
-    return promise
   }
 
-  private async write(ledgerId: bigint, entryId: bigint, n: number, lac: bigint, req: AddRequest, inLedger: Map<number, Pending>): Promise<void> {
-    try {
-      let stored: Buffer = req.payload
-      let flags = req.recovery ? RecordFlag.RECOVERY : 0
-      if (req.compress) {
-        const c = await maybeCompress(req.payload)
-        stored = c.stored
-        if (c.compressed) flags |= RecordFlag.LZ4
+  private afterGroup(g: AddRecord[]): void {
+    let last: bigint | undefined
+    for (const rec of g) {
+      if (rec.error) continue
+      this.cache.put(rec.ledgerId, rec.n, rec)
+      if (rec.ledgerId !== last) {
+        if (last !== undefined) this.notifyLac(last)
+        last = rec.ledgerId
       }
-      let applied = false
-      const rec: JournalRecord = {
-        type: RecordType.ENTRY, flags, digest: req.digest, ledgerId, entryId, lac, payloadLen: req.payload.length, stored,
-        onDurable: loc => { applied = this.state.apply(rec, loc) },
-      }
-      await this.journal.append(rec)
-      if (!applied) {
-        throw new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${ledgerId} was deleted`, {detail: {ledgerId: String(ledgerId)}})
-      }
-      this.cache.put(ledgerId, n, {lac, digest: req.digest, payload: req.payload})
-      this.notifyLac(ledgerId)
-    } finally {
-      inLedger.delete(n)
-      if (inLedger.size === 0 && this.pending.get(ledgerId) === inLedger) this.pending.delete(ledgerId)
     }
+    if (last !== undefined) this.notifyLac(last)
   }
 
   /** Every add not yet durable (settled, never rejected). */
   private allPending(): Promise<unknown>[] {
-    const out: Promise<unknown>[] = []
-    for (const m of this.pending.values()) for (const p of m.values()) out.push(p.promise.catch(() => undefined))
-    return out
+    const out = new Set<Promise<void>>()
+    for (const m of this.pending.values()) for (const p of m.values()) out.add(p.done)
+    return [...out]
   }
 
   // ---- reads ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@
  *     56 ...              stored payload (bodyLen - 48 bytes), then zero padding to 8-byte alignment
  * The payload is protected by the digest (checked on every read and on replay), the header by headerCrc.
  */
+import {writeInt64LE, writeSafe64LE} from '../bytes.js'
 import {crc} from '../checksum.js'
 import {ErrorCode, LogError} from '../errors.js'
 
@@ -97,13 +98,43 @@ export function writeRecordHeader(b: Buffer, off: number, h: Omit<RecordHeader, 
   b[off + 9] = h.flags
   b.writeUInt16LE(0, off + 10)
   b.writeUInt32LE(h.digest >>> 0, off + 12)
-  b.writeBigUInt64LE(h.ledgerId, off + 16)
-  b.writeBigUInt64LE(h.entryId, off + 24)
-  b.writeBigInt64LE(h.lac, off + 32)
-  b.writeBigUInt64LE(h.batchSeq, off + 40)
+  writeInt64LE(b, h.ledgerId, off + 16)
+  writeInt64LE(b, h.entryId, off + 24)
+  writeInt64LE(b, h.lac, off + 32)
+  writeInt64LE(b, h.batchSeq, off + 40)
   b.writeUInt32LE(h.payloadLen, off + 48)
   b.writeUInt32LE(0, off + 52)
   b.writeUInt32LE(headerCrc(b, off), off + 4)
+}
+
+/**
+ * A whole record at `off`: header, stored payload, zero padding to 8 bytes. Returns the bytes written
+ * (recordBytes of the stored length). `batchSeq` is the group commit's number.
+ */
+export function writeRecord(
+  b: Buffer, off: number,
+  r: {type: RecordType; flags: number; digest: number; ledgerId: bigint; entryId: bigint; lac: bigint; payloadLen: number; stored: Uint8Array},
+  batchSeq: number,
+): number {
+  const stored = r.stored.length
+  b.writeUInt32LE(RECORD_HEADER_BYTES - 8 + stored, off)
+  b[off + 8] = r.type
+  b[off + 9] = r.flags
+  b[off + 10] = 0
+  b[off + 11] = 0
+  b.writeUInt32LE(r.digest >>> 0, off + 12)
+  writeInt64LE(b, r.ledgerId, off + 16)
+  writeInt64LE(b, r.entryId, off + 24)
+  writeInt64LE(b, r.lac, off + 32)
+  writeSafe64LE(b, batchSeq, off + 40)
+  b.writeUInt32LE(r.payloadLen, off + 48)
+  b.writeUInt32LE(0, off + 52)
+  b.writeUInt32LE(headerCrc(b, off), off + 4)
+  b.set(r.stored, off + RECORD_HEADER_BYTES)
+  const end = off + RECORD_HEADER_BYTES + stored
+  const len = align8(RECORD_HEADER_BYTES + stored)
+  if (end < off + len) b.fill(0, end, off + len)
+  return len
 }
 
 function headerCrc(b: Buffer, off: number): number {

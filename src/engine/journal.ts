@@ -13,7 +13,7 @@
  */
 import {Worker} from 'node:worker_threads'
 import {ErrorCode, LogError, fromSystemError} from '../errors.js'
-import {RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, recordBytes, writeRecordHeader, type RecordType} from './format.js'
+import {SEGMENT_HEADER_BYTES, recordBytes, writeRecord, type RecordType} from './format.js'
 import type {FromJournal, JournalInit, ToJournal} from './messages.js'
 
 export interface JournalRecord {
@@ -32,6 +32,11 @@ export interface JournalRecord {
    * snapshots).
    */
   onDurable?: (loc: Location) => void
+  /** Where the record went, set by the journal when its batch is cut (final once the batch is durable). */
+  segmentId?: number
+  offset?: number
+  /** Record bytes on disk, header and padding included. */
+  length?: number
 }
 
 export interface Location {
@@ -71,10 +76,13 @@ export interface JournalEvents {
   onFailure?: (err: LogError) => void
 }
 
+/** One submission: records that travel in the same batch and settle together. */
 interface Pending {
-  rec: JournalRecord
+  recs: JournalRecord[]
   bytes: number
-  resolve: (loc: Location) => void
+  /** Called synchronously when durable, after every record's own onDurable, before any promise settles. */
+  onDurable: (() => void) | undefined
+  resolve: () => void
   reject: (err: Error) => void
 }
 
@@ -84,6 +92,7 @@ interface InFlight {
   position: number
   items: Pending[]
   bytes: number
+  records: number
 }
 
 export class Journal {
@@ -97,6 +106,7 @@ export class Journal {
   private readonly events: JournalEvents
   private queue: Pending[] = []
   private queuedBytes = 0
+  private queuedRecords = 0
   private inFlight: InFlight | undefined
   private spare: ArrayBuffer | undefined
   private segmentId: number
@@ -151,14 +161,27 @@ export class Journal {
     return this.inFlight === undefined && this.queue.length === 0
   }
 
-  append(rec: JournalRecord): Promise<Location> {
+  /** Append one record; resolves with its location once durable. */
+  async append(rec: JournalRecord): Promise<Location> {
+    await this.appendGroup([rec])
+    return {segmentId: rec.segmentId!, offset: rec.offset!, length: rec.length!}
+  }
+
+  /**
+   * Append records that go to disk in the same batch (a network request's worth): one promise for all of
+   * them, settled once they are durable; each record's location is set on it (segmentId, offset, length).
+   * A group larger than maxBatchBytes is written alone.
+   */
+  appendGroup(recs: JournalRecord[], onDurable?: () => void): Promise<void> {
     if (this.closed || this.closing) return Promise.reject(new LogError(ErrorCode.CLOSED, 'the journal is closed'))
     if (this.fatal) return Promise.reject(this.fatal)
-    return new Promise<Location>((resolve, reject) => {
-      const bytes = recordBytes(rec.stored.length)
-      this.queue.push({rec, bytes, resolve, reject})
+    return new Promise<void>((resolve, reject) => {
+      let bytes = 0
+      for (const r of recs) bytes += recordBytes(r.stored.length)
+      this.queue.push({recs, bytes, onDurable, resolve, reject})
       this.queuedBytes += bytes
-      this.stats.queueDepth = this.queue.length
+      this.queuedRecords += recs.length
+      this.stats.queueDepth = this.queuedRecords
       if (this.inFlight === undefined) {
         if (this.opts.maxWaitMicros > 0 && this.queuedBytes < this.opts.maxBatchBytes) {
           this.waitTimer ??= setTimeout(() => this.flush('idle'), this.opts.maxWaitMicros / 1000)
@@ -187,7 +210,10 @@ export class Journal {
     const items = take === this.queue.length ? this.queue : this.queue.slice(0, take)
     this.queue = take === this.queue.length ? [] : this.queue.slice(take)
     this.queuedBytes -= bytes
-    this.stats.queueDepth = this.queue.length
+    let records = 0
+    for (const p of items) records += p.recs.length
+    this.queuedRecords -= records
+    this.stats.queueDepth = this.queuedRecords
     if (this.queue.length > 0) this.stats.flushFull++
     else if (trigger === 'idle') this.stats.flushIdle++
     else this.stats.flushSynced++
@@ -204,14 +230,15 @@ export class Journal {
     const buf = Buffer.from(ab, 0, bytes)
     let off = 0
     for (const p of items) {
-      const r = p.rec
-      writeRecordHeader(buf, off, {type: r.type, flags: r.flags, digest: r.digest, ledgerId: r.ledgerId, entryId: r.entryId, lac: r.lac, batchSeq: BigInt(seq), payloadLen: r.payloadLen}, r.stored.length)
-      buf.set(r.stored, off + RECORD_HEADER_BYTES)
-      const end = off + RECORD_HEADER_BYTES + r.stored.length
-      buf.fill(0, end, off + p.bytes) // alignment padding
-      off += p.bytes
+      for (const r of p.recs) {
+        const len = writeRecord(buf, off, r, seq)
+        r.segmentId = segmentId
+        r.offset = position + off
+        r.length = len
+        off += len
+      }
     }
-    this.inFlight = {seq, segmentId, position, items, bytes}
+    this.inFlight = {seq, segmentId, position, items, bytes, records}
     this.worker.postMessage({type: 'write', seq, segmentId, position, buf: ab, length: bytes} satisfies ToJournal, [ab])
   }
 
@@ -226,26 +253,22 @@ export class Journal {
         this.events.onSealed?.(this.segmentId, this.position)
         this.segmentId = batch.segmentId
       }
-      let off = batch.position
-      const locs: Location[] = []
       for (const p of batch.items) {
-        const loc = {segmentId: batch.segmentId, offset: off, length: p.bytes}
-        p.rec.onDurable?.(loc)
-        locs.push(loc)
-        off += p.bytes
+        for (const r of p.recs) r.onDurable?.({segmentId: r.segmentId!, offset: r.offset!, length: r.length!})
+        p.onDurable?.()
       }
-      this.position = off
-      batch.items.forEach((p, i) => p.resolve(locs[i]!))
+      this.position = batch.position + batch.bytes
+      for (const p of batch.items) p.resolve()
       const s = this.stats
       s.batches++
-      s.records += batch.items.length
+      s.records += batch.records
       s.bytes += batch.bytes
       s.lastSyncMicros = m.syncMicros
       s.syncMicrosTotal += m.syncMicros
       s.preallocMicrosTotal += m.preallocMicros
-      this.events.onBatch?.({records: batch.items.length, bytes: batch.bytes, syncMicros: m.syncMicros, writeMicros: m.writeMicros})
+      this.events.onBatch?.({records: batch.records, bytes: batch.bytes, syncMicros: m.syncMicros, writeMicros: m.writeMicros})
     } else {
-      const err = fromSystemError(Object.assign(new Error(m.message), {code: m.errno}), `journal write of ${batch.items.length} records`)
+      const err = fromSystemError(Object.assign(new Error(m.message), {code: m.errno}), `journal write of ${batch.records} records`)
       // If the worker already rolled to the new segment before failing, follow it there (the old one was
       // synced and sealed by the roll); the failed batch's position is simply reused.
       if (m.segmentId === batch.segmentId && batch.segmentId !== this.segmentId) {
@@ -267,6 +290,7 @@ export class Journal {
     const q = this.queue
     this.queue = []
     this.queuedBytes = 0
+    this.queuedRecords = 0
     this.stats.queueDepth = 0
     for (const p of q) p.reject(err)
   }

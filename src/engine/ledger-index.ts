@@ -83,12 +83,23 @@ export class LedgerIndex {
     return this.find(entryId) >= 0
   }
 
+  /** The digest of entryId when held (no allocation: the add path asks this for every entry). */
+  digestOf(entryId: number): number | undefined {
+    const i = this.find(entryId)
+    return i < 0 ? undefined : this.dig[i]
+  }
+
   /** Set the location of entryId; returns the previous location when it replaced one. */
   put(entryId: number, loc: EntryLocation): EntryLocation | undefined {
+    return this.putAt(entryId, loc.segmentId, loc.offset, loc.length, loc.digest)
+  }
+
+  /** put() without a location object (one call per durable entry). */
+  putAt(entryId: number, segmentId: number, offset: number, length: number, digest: number): EntryLocation | undefined {
     let i = this.find(entryId)
     if (i >= 0) {
       const prev = this.at(i)
-      this.set(i, entryId, loc)
+      this.set(i, entryId, segmentId, offset, length, digest)
       return prev
     }
     i = -i - 1
@@ -100,17 +111,17 @@ export class LedgerIndex {
       this.len.copyWithin(i + 1, i, this.n)
       this.dig.copyWithin(i + 1, i, this.n)
     }
-    this.set(i, entryId, loc)
+    this.set(i, entryId, segmentId, offset, length, digest)
     this.n++
     return undefined
   }
 
-  private set(i: number, entryId: number, loc: EntryLocation): void {
+  private set(i: number, entryId: number, segmentId: number, offset: number, length: number, digest: number): void {
     this.ids[i] = entryId
-    this.seg[i] = loc.segmentId
-    this.off[i] = loc.offset
-    this.len[i] = loc.length
-    this.dig[i] = loc.digest
+    this.seg[i] = segmentId
+    this.off[i] = offset
+    this.len[i] = length
+    this.dig[i] = digest
   }
 
   private grow(): void {

@@ -29,14 +29,14 @@ export class EngineState {
   }
 
   /** Apply one durable record at `loc`. Returns false when it no longer matters (its ledger was deleted). */
-  apply(h: Pick<RecordHeader, 'type' | 'ledgerId' | 'entryId' | 'lac' | 'digest' | 'payloadLen'>, loc: Omit<EntryLocation, 'digest'>): boolean {
+  apply(h: Pick<RecordHeader, 'type' | 'ledgerId' | 'entryId' | 'lac' | 'digest' | 'payloadLen'>, loc: Readonly<Omit<EntryLocation, 'digest'>>): boolean {
     const seg = this.segment(loc.segmentId)
     if (loc.offset + loc.length > seg.end) seg.end = loc.offset + loc.length
     switch (h.type) {
       case RecordType.ENTRY: {
         if (this.tombstones.has(h.ledgerId)) return false
         const l = this.ledgerFor(h.ledgerId)
-        const prev = l.put(Number(h.entryId), {segmentId: loc.segmentId, offset: loc.offset, length: loc.length, digest: h.digest})
+        const prev = l.putAt(Number(h.entryId), loc.segmentId, loc.offset, loc.length, h.digest)
         if (prev) this.segment(prev.segmentId).live -= prev.length
         else l.payloadBytes += h.payloadLen
         seg.live += loc.length

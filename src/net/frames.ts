@@ -24,6 +24,7 @@
  * over its hard maximum is TOO_LARGE.
  */
 import {ErrorCode, LogError, fromJSON, isLogError} from '../errors.js'
+import {writeInt64BE} from '../bytes.js'
 import * as ids from '../ids.js'
 
 export const MAGIC = 0x4c47
@@ -118,11 +119,11 @@ export function encodeAddBatch(items: readonly AddItem[]): Buffer {
     const what = `add ${ledgerId}/${entryId}`
     const payload = checkPayload(it.payload, what)
     const flags = (it.recovery === true ? AddFlag.RECOVERY : 0) | (it.compress === true ? AddFlag.COMPRESS : 0)
-    o = buf.writeUInt8(flags, o)
-    o = buf.writeBigUInt64BE(ledgerId, o)
-    o = buf.writeBigUInt64BE(entryId, o)
-    o = buf.writeBigInt64BE(ids.lac(it.lac), o)
-    o = buf.writeUInt32BE(checkDigest(it.digest, what), o)
+    buf[o] = flags
+    writeInt64BE(buf, ledgerId, o + 1)
+    writeInt64BE(buf, entryId, o + 9)
+    writeInt64BE(buf, ids.lac(it.lac), o + 17)
+    o = buf.writeUInt32BE(checkDigest(it.digest, what), o + 25)
     o = buf.writeUInt32BE(payload.length, o)
     o += payload.copy(buf, o)
   }
@@ -140,6 +141,12 @@ function errorBlob(err: LogError): Buffer {
 }
 
 export function encodeAddResults(results: readonly AddOutcome[]): Buffer {
+  if (results.every(r => r === undefined)) {
+    // All stored (the usual answer): status 0 and length 0 for each, i.e. zeros after the header.
+    const buf = Buffer.alloc(HEADER_BYTES + results.length * RESULT_HEAD)
+    writeHeader(buf, FrameKind.ADD_RESULTS, results.length)
+    return buf
+  }
   const blobs = results.map(r => (r === undefined ? undefined : errorBlob(r)))
   const buf = Buffer.allocUnsafe(HEADER_BYTES + blobs.reduce((n, b) => n + RESULT_HEAD + (b?.length ?? 0), 0))
   let o = writeHeader(buf, FrameKind.ADD_RESULTS, results.length)
@@ -165,10 +172,10 @@ export function encodeEntries(items: readonly EntryItem[]): Buffer {
   for (const it of items) {
     const what = `entry ${it.ledgerId}/${it.entryId}`
     const payload = checkPayload(it.payload, what)
-    o = buf.writeBigUInt64BE(ids.ledgerId(it.ledgerId), o)
-    o = buf.writeBigUInt64BE(ids.entryId(it.entryId), o)
-    o = buf.writeBigInt64BE(ids.lac(it.lac), o)
-    o = buf.writeUInt32BE(checkDigest(it.digest, what), o)
+    writeInt64BE(buf, ids.ledgerId(it.ledgerId), o)
+    writeInt64BE(buf, ids.entryId(it.entryId), o + 8)
+    writeInt64BE(buf, ids.lac(it.lac), o + 16)
+    o = buf.writeUInt32BE(checkDigest(it.digest, what), o + 24)
     o = buf.writeUInt32BE(payload.length, o)
     o += payload.copy(buf, o)
   }
@@ -185,9 +192,10 @@ interface KindSpec<T> {
   maxBlob: number
   /** The error for a blob over maxBlob: an entry is TOO_LARGE, anything else a broken frame. */
   oversized(len: number): LogError
-  /** Check the head (flags, status…); returns the blob length it declares. */
-  blobLength(head: Buffer): number
-  build(head: Buffer, blob: Buffer): T
+  /** Check the head (flags, status…) at `at`; returns the blob length it declares. */
+  blobLength(head: Buffer, at: number): number
+  /** The item whose head starts at `at` in `buf`. */
+  build(buf: Buffer, at: number, blob: Buffer): T
 }
 
 const addSpec: KindSpec<AddItem> = {
@@ -196,14 +204,14 @@ const addSpec: KindSpec<AddItem> = {
   headBytes: ADD_HEAD,
   maxBlob: MAX_PAYLOAD_BYTES,
   oversized: len => tooLarge(`an entry of ${len} bytes is over the wire limit of ${MAX_PAYLOAD_BYTES}`, len, MAX_PAYLOAD_BYTES),
-  blobLength(h) {
-    const flags = h.readUInt8(0)
+  blobLength(h, at) {
+    const flags = h[at]!
     if ((flags & ~KNOWN_FLAGS) !== 0) throw badFrame(`unknown add flags 0x${flags.toString(16)}`, {flags})
-    return h.readUInt32BE(ADD_HEAD - 4)
+    return h.readUInt32BE(at + ADD_HEAD - 4)
   },
-  build(h, payload) {
-    const flags = h.readUInt8(0)
-    const item: AddItem = {ledgerId: h.readBigUInt64BE(1), entryId: h.readBigUInt64BE(9), lac: h.readBigInt64BE(17), digest: h.readUInt32BE(25), payload}
+  build(h, at, payload) {
+    const flags = h[at]!
+    const item: AddItem = {ledgerId: h.readBigUInt64BE(at + 1), entryId: h.readBigUInt64BE(at + 9), lac: h.readBigInt64BE(at + 17), digest: h.readUInt32BE(at + 25), payload}
     if ((flags & AddFlag.RECOVERY) !== 0) item.recovery = true
     if ((flags & AddFlag.COMPRESS) !== 0) item.compress = true
     return item
@@ -216,15 +224,15 @@ const resultSpec: KindSpec<AddOutcome> = {
   headBytes: RESULT_HEAD,
   maxBlob: MAX_ERROR_BYTES,
   oversized: len => badFrame(`an add result carries an error of ${len} bytes (at most ${MAX_ERROR_BYTES})`),
-  blobLength(h) {
-    const status = h.readUInt8(0)
-    const len = h.readUInt32BE(1)
+  blobLength(h, at) {
+    const status = h[at]!
+    const len = h.readUInt32BE(at + 1)
     if (status > 1) throw badFrame(`unknown add status ${status}`, {status})
     if ((status === 0) !== (len === 0)) throw badFrame(`add status ${status} with an error of ${len} bytes`)
     return len
   },
-  build(h, blob) {
-    if (h.readUInt8(0) === 0) return undefined
+  build(h, at, blob) {
+    if (h[at] === 0) return undefined
     let body: unknown
     try {
       body = JSON.parse(blob.toString('utf8'))
@@ -242,8 +250,8 @@ const entrySpec: KindSpec<EntryItem> = {
   headBytes: ENTRY_HEAD,
   maxBlob: MAX_PAYLOAD_BYTES,
   oversized: len => tooLarge(`an entry of ${len} bytes is over the wire limit of ${MAX_PAYLOAD_BYTES}`, len, MAX_PAYLOAD_BYTES),
-  blobLength: h => h.readUInt32BE(ENTRY_HEAD - 4),
-  build: (h, payload) => ({ledgerId: h.readBigUInt64BE(0), entryId: h.readBigUInt64BE(8), lac: h.readBigInt64BE(16), digest: h.readUInt32BE(24), payload}),
+  blobLength: (h, at) => h.readUInt32BE(at + ENTRY_HEAD - 4),
+  build: (h, at, payload) => ({ledgerId: h.readBigUInt64BE(at), entryId: h.readBigUInt64BE(at + 8), lac: h.readBigInt64BE(at + 16), digest: h.readUInt32BE(at + 24), payload}),
 }
 
 export interface DecoderLimits {
@@ -253,7 +261,6 @@ export interface DecoderLimits {
   expectedBytes?: number
 }
 
-interface Pending { head: Buffer; blobStart: number; blobLength: number }
 
 /**
  * Incremental decoder of one message: push() the bytes as they arrive (any split, down to one byte at a
@@ -262,7 +269,9 @@ interface Pending { head: Buffer; blobStart: number; blobLength: number }
  */
 export class FrameDecoder<T> {
   private readonly chunks: Buffer[] = []
-  private readonly items: Pending[] = []
+  /** Where each item's blob starts in the message and how long it is (its head is just before it). */
+  private readonly blobStarts: number[] = []
+  private readonly blobLengths: number[] = []
   private readonly limit: number
   private readonly expected: number | undefined
   private readonly head: Buffer
@@ -312,7 +321,7 @@ export class FrameDecoder<T> {
         if (this.blobLeft === 0) this.blobLeft = -1
         continue
       }
-      if (this.count >= 0 && this.items.length === this.count) {
+      if (this.count >= 0 && this.blobStarts.length === this.count) {
         throw badFrame(`${chunk.length - o} stray bytes after the last of ${this.count} items`, {offset: this.received + o})
       }
       const want = this.count < 0 ? HEADER_BYTES : this.spec.headBytes
@@ -358,13 +367,13 @@ export class FrameDecoder<T> {
   }
 
   private readItemHead(at: number): void {
-    const head = Buffer.from(this.head.subarray(0, this.spec.headBytes)) // one small copy per item
-    const len = this.spec.blobLength(head)
+    const len = this.spec.blobLength(this.head, 0)
     if (len > this.spec.maxBlob) throw this.spec.oversized(len)
     // The remaining heads need room too: a lying length is caught here, not after waiting for the bytes.
-    const reserved = (this.count - this.items.length - 1) * this.spec.headBytes
-    if (len > this.room(at) - reserved) throw this.overflow(`item ${this.items.length}: length ${len} is more than the message can still hold`, at + reserved + len)
-    this.items.push({head, blobStart: at, blobLength: len})
+    const reserved = (this.count - this.blobStarts.length - 1) * this.spec.headBytes
+    if (len > this.room(at) - reserved) throw this.overflow(`item ${this.blobStarts.length}: length ${len} is more than the message can still hold`, at + reserved + len)
+    this.blobStarts.push(at)
+    this.blobLengths.push(len)
     this.blobLeft = len > 0 ? len : -1
   }
 
@@ -377,9 +386,9 @@ export class FrameDecoder<T> {
     if (this.failed) throw this.failed
     if (this.ended) throw new LogError(ErrorCode.INTERNAL, `end() called twice on a ${this.spec.name} decoder`)
     this.ended = true
-    const complete = this.count >= 0 && this.items.length === this.count && this.blobLeft < 0 && this.headFill === 0
+    const complete = this.count >= 0 && this.blobStarts.length === this.count && this.blobLeft < 0 && this.headFill === 0
     if (!complete) {
-      this.failed = badFrame(`truncated ${this.spec.name} message: ${this.received} bytes, ${Math.max(0, this.items.length)} of ${Math.max(0, this.count)} items started`, {bytes: this.received})
+      this.failed = badFrame(`truncated ${this.spec.name} message: ${this.received} bytes, ${Math.max(0, this.blobStarts.length)} of ${Math.max(0, this.count)} items started`, {bytes: this.received})
       throw this.failed
     }
     if (this.expected !== undefined && this.received !== this.expected) {
@@ -391,7 +400,9 @@ export class FrameDecoder<T> {
     const owned = !single && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength
     this.chunks.length = 0
     try {
-      return {items: this.items.map(p => this.spec.build(p.head, body.subarray(p.blobStart, p.blobStart + p.blobLength))), body, owned}
+      const hb = this.spec.headBytes
+      const items = this.blobStarts.map((start, i) => this.spec.build(body, start - hb, body.subarray(start, start + this.blobLengths[i]!)))
+      return {items, body, owned}
     } catch (err) {
       this.failed = isLogError(err) ? err : badFrame(`undecodable ${this.spec.name} message: ${(err as Error).message}`)
       throw this.failed
