@@ -170,8 +170,9 @@ export class LedgerWriter {
   private scheduleFlush(): void {
     if (this.flushScheduled) return
     this.flushScheduled = true
-    // setImmediate, not a microtask: appends made in the same turn (a pipelining caller) join one request.
-    setImmediate(() => {
+    // A microtask: appends made in the same turn (a pipelining caller, or callers woken by the same
+    // confirmations) join one request, and it leaves before the next I/O callback runs.
+    queueMicrotask(() => {
       this.flushScheduled = false
       this.flush()
     })

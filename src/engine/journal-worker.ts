@@ -99,7 +99,7 @@ function extendTo(target: number): void {
  * write extends (and reports) again.
  */
 function extendAhead(): void {
-  if (init.preallocBytes === 0 || fd < 0 || allocated - lastEnd >= init.preallocBytes / 2) return
+  if (init.preallocBytes === 0 || lastBatchLarge || fd < 0 || allocated - lastEnd >= init.preallocBytes / 2) return
   try {
     extendTo(allocated + init.preallocBytes)
     fdatasyncSync(fd)
@@ -108,13 +108,25 @@ function extendAhead(): void {
   }
 }
 
+/**
+ * Batches from this size on are appended without zero-filling ahead: their fdatasync is dominated by the
+ * data, so preallocation saves little, and writing every byte twice (zeros, then data) halves what the disk
+ * can take under load; the 4 MiB zero-fill also held the next batch back by ~10 ms every few batches
+ * (docs/BENCHMARKS.md). Small batches (the latency-bound case) keep the zero-filled runway.
+ */
+export const APPEND_BATCH_BYTES = 128 * 1024
+let lastBatchLarge = false
+
 function write(msg: Extract<ToJournal, {type: 'write'}>): void {
   const buf = Buffer.from(msg.buf, 0, msg.length)
+  const end = msg.position + msg.length
+  let allocatedBefore = allocated
   try {
     if (msg.segmentId !== segmentId) open(msg.segmentId, true)
-    const end = msg.position + msg.length
+    allocatedBefore = allocated
+    lastBatchLarge = msg.length >= APPEND_BATCH_BYTES
     let preallocMicros = 0
-    if (init.preallocBytes > 0 && end > allocated) {
+    if (init.preallocBytes > 0 && end > allocated && !lastBatchLarge) {
       const t = process.hrtime.bigint()
       const chunks = Math.ceil((end - allocated) / init.preallocBytes)
       extendTo(allocated + chunks * init.preallocBytes)
@@ -132,10 +144,10 @@ function write(msg: Extract<ToJournal, {type: 'write'}>): void {
     extendAhead()
   } catch (err) {
     const e = err as NodeJS.ErrnoException
-    if (init.preallocBytes === 0 && fd >= 0 && msg.segmentId === segmentId) {
+    if (fd >= 0 && msg.segmentId === segmentId && end > allocated && (init.preallocBytes === 0 || lastBatchLarge)) {
       // A failed append may have left part of the batch behind: cut it so it can never be replayed.
       try {
-        ftruncateSync(fd, msg.position)
+        ftruncateSync(fd, Math.max(msg.position, allocatedBefore))
       } catch {
         // Recovery also refuses records whose batch number goes backwards, so leftovers stay harmless.
       }

@@ -109,9 +109,15 @@ export function addBatchEncodingLength(items: readonly AddItem[]): number {
   return n
 }
 
-/** Encode a batch of adds; throws BAD_INPUT / OUT_OF_RANGE / TOO_LARGE for an add that cannot travel. */
-export function encodeAddBatch(items: readonly AddItem[]): Buffer {
-  const buf = Buffer.allocUnsafe(addBatchEncodingLength(items))
+/**
+ * Encode a batch of adds; throws BAD_INPUT / OUT_OF_RANGE / TOO_LARGE for an add that cannot travel. With
+ * `into` (at least addBatchEncodingLength(items) bytes) the message is written there and a view of it is
+ * returned, so a client can reuse its request buffers.
+ */
+export function encodeAddBatch(items: readonly AddItem[], into?: Buffer): Buffer {
+  const length = addBatchEncodingLength(items)
+  if (into !== undefined && into.length < length) throw new LogError(ErrorCode.INTERNAL, `encodeAddBatch: ${into.length} bytes given for a ${length}-byte message`)
+  const buf = into === undefined ? Buffer.allocUnsafe(length) : into.subarray(0, length)
   let o = writeHeader(buf, FrameKind.ADD_BATCH, items.length)
   for (const it of items) {
     const ledgerId = ids.ledgerId(it.ledgerId)
