@@ -16,7 +16,8 @@
 import {ErrorCode, LogError, fromJSON} from '../errors.js'
 import * as ids from '../ids.js'
 import {ByteBudget} from './byte-budget.js'
-import {DEFAULT_MAX_MESSAGE_BYTES, NEXT_HEADER, addBatchEncodingLength, decodeAddResults, decodeEntries, encodeAddBatch} from './frames.js'
+import {AddStream} from './add-stream.js'
+import {DEFAULT_MAX_MESSAGE_BYTES, NEXT_HEADER, decodeAddResults, decodeEntries, encodeAddBatch, type AddOutcome} from './frames.js'
 import {Http2Transport} from './transport-http2.js'
 import {UndiciTransport} from './transport-undici.js'
 import type {Transport, TransportName, TransportRequest, TransportResponse} from './transport.js'
@@ -59,8 +60,6 @@ export interface BookieClient {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000
-/** Size of the reused request buffers: a writer's default batch (1 MiB of payload) plus its framing. */
-const BODY_BUFFER_BYTES = 1024 * 1024 + 64 * 1024
 const OK: AddResult = Object.freeze({ok: true})
 
 function badAnswer(address: string, why: string): LogError {
@@ -82,12 +81,8 @@ class HttpBookieClient implements BookieClient {
   private readonly budget: ByteBudget
   private readonly inflight = new Set<AbortController>()
   private closed = false
-  /**
-   * Request buffers for add batches, reused: a fresh 0.5-1 MiB buffer per request made V8 run a full
-   * mark-compact every ~70 ms for the external memory alone (docs/BENCHMARKS.md), each one a pause of
-   * several ms for every append in flight.
-   */
-  private readonly bodyBuffers: Buffer[] = []
+  /** Adds over one long-lived stream (node:http2 only; undici sends each batch as its own request). */
+  private readonly adds: AddStream | undefined
 
   constructor(readonly address: string, opts: BookieClientOptions) {
     checkOption('timeoutMs', opts.timeoutMs, 1)
@@ -99,26 +94,29 @@ class HttpBookieClient implements BookieClient {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
     this.maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_MESSAGE_BYTES
     this.budget = new ByteBudget(opts.maxInflightBytes ?? (name === 'http2' ? 64 * 1024 * 1024 : 6 * 1024 * 1024))
+    const t = this.transport
+    if (t instanceof Http2Transport) {
+      this.adds = new AddStream(address, {
+        timeoutMs: this.timeoutMs,
+        maxResponseBytes: this.maxResponseBytes,
+        open: (path, type) => t.openStream(path, type),
+        timedOut: since => t.timedOut(since),
+      })
+    }
   }
 
   async addEntries(frames: AddFrame[]): Promise<AddResult[]> {
     if (frames.length === 0) return []
-    const size = addBatchEncodingLength(frames)
-    const spare = this.takeBodyBuffer(size)
-    const body = encodeAddBatch(frames, spare)
-    const res = await this.call('POST', '/v1/entries', body)
-    // A 200 means the bookie read the whole body: the buffer is free again. (After a failure it may still
-    // be in the connection's send queue, so it is left to the garbage collector.)
-    if (spare !== undefined) this.bodyBuffers.push(spare)
-    const outcomes = decodeAddResults(res.body, this.maxResponseBytes)
-    if (outcomes.length !== frames.length) throw badAnswer(this.address, `${outcomes.length} add results for ${frames.length} adds`)
+    if (this.closed) throw new LogError(ErrorCode.CLOSED, `the client of bookie ${this.address} is closed`)
+    let outcomes: AddOutcome[]
+    if (this.adds !== undefined) {
+      outcomes = await this.adds.send(frames)
+    } else {
+      const res = await this.call('POST', '/v1/entries', encodeAddBatch(frames))
+      outcomes = decodeAddResults(res.body, this.maxResponseBytes)
+      if (outcomes.length !== frames.length) throw badAnswer(this.address, `${outcomes.length} add results for ${frames.length} adds`)
+    }
     return outcomes.map(e => (e === undefined ? OK : {ok: false, error: e}))
-  }
-
-  /** A free request buffer of at least `size` bytes (up to BODY_BUFFER_BYTES), or undefined for a larger message. */
-  private takeBodyBuffer(size: number): Buffer | undefined {
-    if (size > BODY_BUFFER_BYTES) return undefined
-    return this.bodyBuffers.pop() ?? Buffer.allocUnsafeSlow(BODY_BUFFER_BYTES)
   }
 
   async readEntries(ledgerIdIn: bigint, fromIn: bigint, toIn: bigint, opts: {maxBytes?: number} = {}): Promise<ReadEntry[]> {
@@ -173,6 +171,7 @@ class HttpBookieClient implements BookieClient {
 
   async close(): Promise<void> {
     this.closed = true
+    this.adds?.close()
     for (const ac of this.inflight) ac.abort(new LogError(ErrorCode.CLOSED, `the client of bookie ${this.address} was closed`))
     await this.transport.close()
   }

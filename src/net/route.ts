@@ -62,7 +62,8 @@ export interface Route {
   pattern: RegExp
   /** Routes that read a request body say so; the others have theirs discarded. */
   body?: boolean
-  handle(req: RouteRequest): Promise<Reply>
+  /** The reply, or undefined when the handler answered on the stream itself (a long-lived stream). */
+  handle(req: RouteRequest): Promise<Reply | undefined>
 }
 
 export function asLogError(err: unknown): LogError {

@@ -1,15 +1,19 @@
 /**
  * The data path: batched adds (POST /v1/entries) and range reads (GET /v1/ledgers/{id}/entries).
  */
+import http2 from 'node:http2'
 import type {AddRequest} from '../engine/engine.js'
+import {ErrorCode, LogError, WIRE_STATUS} from '../errors.js'
 import * as ids from '../ids.js'
 import {readBody} from './body.js'
-import {NEXT_HEADER, addBatchDecoder, encodeAddResults, encodeEntries, type AddOutcome} from './frames.js'
-import {forWire, framesReply, intIn, param, type Reply, type Route, type RouteRequest, type ServerContext} from './route.js'
+import {EnvelopeReader, FATAL_REQUEST_ID, RequestStatus, STREAM_TYPE, envelope, type Envelope} from './envelope.js'
+import {HEADER_BYTES, NEXT_HEADER, addBatchDecoder, encodeAddResults, encodeEntries, jsonStringify, type AddOutcome} from './frames.js'
+import {asLogError, forWire, framesReply, intIn, param, type Reply, type Route, type RouteRequest, type ServerContext} from './route.js'
 
 export function entryRoutes(ctx: ServerContext): Route[] {
   return [
     {name: 'add', method: 'POST', pattern: /^\/v1\/entries$/, body: true, handle: req => addEntries(ctx, req)},
+    {name: 'add-stream', method: 'POST', pattern: /^\/v1\/entries\/stream$/, body: true, handle: req => addStream(ctx, req)},
     {name: 'read', method: 'GET', pattern: /^\/v1\/ledgers\/([^/]+)\/entries$/, handle: req => readEntries(ctx, req)},
   ]
 }
@@ -31,6 +35,11 @@ async function addEntries(ctx: ServerContext, req: RouteRequest): Promise<Reply>
   const decoder = addBatchDecoder(expected === undefined ? {maxBytes: ctx.limits.maxBodyBytes} : {maxBytes: ctx.limits.maxBodyBytes, expectedBytes: expected})
   const {items, body, owned} = await readBody(req.stream, decoder, ctx.limits.bodyTimeoutMs)
   const reqs: AddRequest[] = recoveryAll ? items.map(it => ({...it, recovery: true})) : items
+  return framesReply(await storeBatch(ctx, reqs, body, owned))
+}
+
+/** The engine stores one decoded batch; returns the encoded ADD_RESULTS (per-add outcomes, in order). */
+async function storeBatch(ctx: ServerContext, reqs: AddRequest[], body: Buffer, owned: boolean): Promise<Buffer> {
   const sizes = reqs.map(r => r.payload.length) // read before the body is transferred (and detached)
   const results: AddOutcome[] = await ctx.engine.addBatch(reqs, owned ? {transfer: body.buffer as ArrayBuffer} : {})
   let failed = 0
@@ -45,7 +54,103 @@ async function addEntries(ctx: ServerContext, req: RouteRequest): Promise<Reply>
     }
   }
   ctx.metrics.added(results.length - failed, failed, bytes)
-  return framesReply(encodeAddResults(results))
+  return encodeAddResults(results)
+}
+
+/**
+ * A long-lived add stream (envelope.ts): each message is one ADD_BATCH, stored like a POST /v1/entries body
+ * and answered by requestId as soon as it is durable, in completion order. A message that does not decode
+ * is refused alone (status 1); a broken envelope or a message stalled mid-way for bodyTimeoutMs ends the
+ * stream with a FATAL message (the session and every other stream go on). When the server shuts down, new
+ * messages are refused with BOOKIE_UNAVAILABLE and the stream ends once the batches in flight are answered.
+ * Resolves when the stream is over.
+ */
+function addStream(ctx: ServerContext, req: RouteRequest): Promise<undefined> {
+  const stream = req.stream
+  const limits = ctx.limits
+  stream.respond({':status': 200, 'content-type': STREAM_TYPE})
+  const reader = new EnvelopeReader(HEADER_BYTES, limits.maxBodyBytes)
+  let inflight = 0
+  let ended = false
+  let over = false
+  return new Promise<undefined>(resolve => {
+    const write = (requestId: number, status: number, body: Buffer): void => {
+      if (!over && !stream.destroyed && !stream.writableEnded) stream.write(envelope(requestId, body, status))
+    }
+    const refuse = (requestId: number, err: unknown): void => {
+      const e = forWire(asLogError(err))
+      ctx.metrics.request('add', WIRE_STATUS[e.code] ?? 500, 0)
+      write(requestId, RequestStatus.REFUSED, Buffer.from(jsonStringify(e.toJSON())))
+    }
+    const finish = (): void => {
+      if (over) return
+      over = true
+      stream.off('data', onData)
+      ctx.closing.removeEventListener('abort', onClosing)
+      if (!stream.destroyed && !stream.writableEnded) {
+        stream.end()
+        // Once our side is out, a client still sending is asked to stop (RST_STREAM NO_ERROR, as in server.ts).
+        stream.once('finish', () => {
+          if (!stream.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR)
+        })
+      }
+      if (!stream.readableEnded) stream.resume() // read and drop whatever the client still sends
+      resolve(undefined)
+    }
+    const endIfDone = (): void => {
+      if ((ended || ctx.closing.aborted) && inflight === 0) finish()
+    }
+    const fatal = (err: unknown): void => {
+      refuse(FATAL_REQUEST_ID, err)
+      finish()
+    }
+    const onMessage = (m: Envelope): void => {
+      if (ctx.closing.aborted) {
+        refuse(m.requestId, new LogError(ErrorCode.BOOKIE_UNAVAILABLE, 'the bookie is shutting down'))
+        return
+      }
+      const t0 = performance.now()
+      inflight++
+      void (async () => {
+        try {
+          const decoder = addBatchDecoder({maxBytes: limits.maxBodyBytes, expectedBytes: m.length})
+          for (const part of m.parts) decoder.push(part)
+          const {items, body, owned} = decoder.end()
+          const results = await storeBatch(ctx, items, body, owned)
+          ctx.metrics.request('add', 200, (performance.now() - t0) / 1000)
+          write(m.requestId, RequestStatus.OK, results)
+        } catch (err) {
+          refuse(m.requestId, err)
+        } finally {
+          inflight--
+          endIfDone()
+        }
+      })()
+    }
+    const onData = (chunk: Buffer): void => {
+      try {
+        reader.push(chunk, onMessage)
+      } catch (err) {
+        fatal(err)
+      }
+    }
+    const onClosing = (): void => endIfDone()
+    stream.on('data', onData)
+    stream.once('end', () => {
+      ended = true
+      if (reader.partial) fatal(new LogError(ErrorCode.BAD_FRAME, 'the add stream ended in the middle of a message'))
+      else endIfDone()
+    })
+    stream.once('close', () => {
+      over = true
+      resolve(undefined)
+    })
+    ctx.closing.addEventListener('abort', onClosing, {once: true})
+    // Idle between messages is normal on a long-lived stream; idle in the middle of one is a stalled peer.
+    stream.setTimeout(limits.bodyTimeoutMs, () => {
+      if (reader.partial) fatal(new LogError(ErrorCode.TIMEOUT, `no bytes for ${limits.bodyTimeoutMs} ms in the middle of an add-stream message`, {detail: {idleTimeoutMs: limits.bodyTimeoutMs}}))
+    })
+  })
 }
 
 /**

@@ -200,7 +200,7 @@ export class BookieServer {
     const path = q < 0 ? raw : raw.slice(0, q)
     let name = 'unknown'
     this.inflight++
-    const handled = (async (): Promise<Reply> => {
+    const handled = (async (): Promise<Reply | undefined> => {
       const {route, params} = this.match(method, path)
       name = route.name
       if (route.body !== true) stream.resume() // discard a body nobody asked for
@@ -214,7 +214,7 @@ export class BookieServer {
         if (name === 'unknown') stream.resume()
         return errorReply(e)
       })
-      .then(reply => this.send(stream, reply, name, t0))
+      .then(reply => { if (reply !== undefined) this.send(stream, reply, name, t0) })
       .catch((err: unknown) => this.logger.error({err, method, path}, 'could not answer'))
       .finally(() => {
         this.inflight--

@@ -100,6 +100,24 @@ export class Http2Transport implements Transport {
     })
   }
 
+  /**
+   * A long-lived request stream (add-stream.ts): headers sent, body left open. Bytes coming back count as
+   * signs of life for timedOut(). Throws BOOKIE_UNAVAILABLE when no session can be made.
+   */
+  openStream(path: string, contentType: string): ClientHttp2Stream {
+    let stream: ClientHttp2Stream
+    try {
+      stream = this.connect().request({':method': 'POST', ':path': path, 'content-type': contentType}, {endStream: false})
+    } catch (err) {
+      this.session?.destroy()
+      throw unavailable(this.address, err)
+    }
+    const heard = (): void => { this.lastHeard = performance.now() }
+    stream.on('response', heard)
+    stream.on('data', heard)
+    return stream
+  }
+
   timedOut(since: number): void {
     if (this.lastHeard < since) {
       this.session?.destroy()

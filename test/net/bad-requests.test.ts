@@ -4,7 +4,7 @@ import t, {type Test} from 'tap'
 import {ErrorCode, WIRE_STATUS, type ErrorCode as Code} from '../../src/errors.js'
 import {connectBookie} from '../../src/net/bookie-client.js'
 import {HEADER_BYTES, MAX_PAYLOAD_BYTES, decodeAddResults, encodeAddBatch} from '../../src/net/frames.js'
-import {frame, localBookie, raw, rawSession, type LocalBookie, type RawAnswer} from './harness.js'
+import {frame, localBookie, raw, rawSession, stillServes, type RawAnswer} from './harness.js'
 
 const ADD = {':method': 'POST', ':path': '/v1/entries'}
 
@@ -12,20 +12,6 @@ const ADD = {':method': 'POST', ':path': '/v1/entries'}
 function typed(t: Test, a: RawAnswer, code: Code, what: string): void {
   t.equal(a.status, WIRE_STATUS[code], `${what}: HTTP ${WIRE_STATUS[code]}`)
   t.match(a.json, {code, message: String, retriable: Boolean, detail: Object}, `${what}: ${code}`)
-}
-
-/** After every bad request, a good client still adds and reads on the same bookie. */
-let next = 0n
-async function stillServes(t: Test, b: LocalBookie): Promise<void> {
-  const c = connectBookie(b.address)
-  try {
-    const id = next++
-    const [r] = await c.addEntries([frame(500n, id)])
-    t.ok(r?.ok, 'a good add right after is stored')
-    t.equal((await c.readEntries(500n, id, id))[0]?.entryId, id, 'and read back')
-  } finally {
-    await c.close()
-  }
 }
 
 t.test('malformed bodies are BAD_FRAME; the session and the server keep serving', async t => {

@@ -6,7 +6,8 @@ import http2, {type ClientHttp2Session, type OutgoingHttpHeaders} from 'node:htt
 import {StorageEngine, type EngineOptions} from '../../src/engine/engine.js'
 import {BookieServer, type BookieServerOptions} from '../../src/net/server.js'
 import {entry, tempDir} from '../helpers/entries.js'
-import type {AddFrame} from '../../src/net/bookie-client.js'
+import {connectBookie, type AddFrame} from '../../src/net/bookie-client.js'
+import type {Test} from 'tap'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
@@ -78,4 +79,20 @@ export function raw(session: ClientHttp2Session, headers: OutgoingHttpHeaders, b
     for (const c of body) stream.write(c)
     if (opts.end !== false && hasBody) stream.end()
   })
+}
+
+const nextGood = new Map<bigint, bigint>()
+
+/** After a bad request, a good client (a fresh connection) still adds and reads on the same bookie. */
+export async function stillServes(t: Test, b: LocalBookie, ledgerId = 500n): Promise<void> {
+  const c = connectBookie(b.address)
+  try {
+    const id = nextGood.get(ledgerId) ?? 0n
+    nextGood.set(ledgerId, id + 1n)
+    const [r] = await c.addEntries([frame(ledgerId, id)])
+    t.ok(r?.ok, 'a good add right after is stored')
+    t.equal((await c.readEntries(ledgerId, id, id))[0]?.entryId, id, 'and read back')
+  } finally {
+    await c.close()
+  }
 }
