@@ -2,7 +2,6 @@ import {connect as tcpConnect} from 'node:net'
 import {once} from 'node:events'
 import t, {type Test} from 'tap'
 import {ErrorCode, WIRE_STATUS, type ErrorCode as Code} from '../../src/errors.js'
-import {connectBookie} from '../../src/net/bookie-client.js'
 import {HEADER_BYTES, MAX_PAYLOAD_BYTES, decodeAddResults, encodeAddBatch} from '../../src/net/frames.js'
 import {frame, localBookie, raw, rawSession, stillServes, type RawAnswer} from './harness.js'
 
