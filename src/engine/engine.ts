@@ -400,12 +400,14 @@ export class StorageEngine {
         rec.flags |= RecordFlag.LZ4
       }
     }
+    // Groups small enough that the journal can fill a segment closely (it rolls between batches).
+    const limit = Math.min(this.opts.maxBatchBytes, this.opts.maxSegmentBytes / 4)
     const groups: AddRecord[][] = []
     let group: AddRecord[] = []
     let bytes = 0
     for (const rec of fresh) {
       const b = recordBytes(rec.stored.length)
-      if (group.length > 0 && bytes + b > this.opts.maxBatchBytes) {
+      if (group.length > 0 && bytes + b > limit) {
         groups.push(group)
         group = []
         bytes = 0
@@ -429,17 +431,28 @@ export class StorageEngine {
     }
   }
 
+  /** The group's stored entries go to the write cache (as runs: one ledger, ids ascending) and wake LAC waiters. */
   private afterGroup(g: AddRecord[]): void {
-    let last: bigint | undefined
+    let ledger: bigint | undefined
+    let ids: number[] = []
+    let entries: AddRecord[] = []
+    const flush = (): void => {
+      if (ledger === undefined) return
+      this.cache.putRun(ledger, ids, entries)
+      this.notifyLac(ledger)
+    }
     for (const rec of g) {
       if (rec.error) continue
-      this.cache.put(rec.ledgerId, rec.n, rec)
-      if (rec.ledgerId !== last) {
-        if (last !== undefined) this.notifyLac(last)
-        last = rec.ledgerId
+      if (rec.ledgerId !== ledger || rec.n <= ids[ids.length - 1]!) {
+        flush()
+        ledger = rec.ledgerId
+        ids = []
+        entries = []
       }
+      ids.push(rec.n)
+      entries.push(rec)
     }
-    if (last !== undefined) this.notifyLac(last)
+    flush()
   }
 
   /** Every add not yet durable (settled, never rejected). */

@@ -198,12 +198,14 @@ export class Journal {
       this.waitTimer = undefined
     }
     if (this.inFlight !== undefined || this.queue.length === 0) return
-    // Take records up to maxBatchBytes (always at least one).
+    // Take groups up to maxBatchBytes and, unless the batch starts a segment, up to the segment's end
+    // (always at least one group): a segment grows past maxSegmentBytes by one group at most.
+    const room = this.position > SEGMENT_HEADER_BYTES ? Math.max(0, this.opts.maxSegmentBytes - this.position) : Infinity
     let take = 0
     let bytes = 0
     while (take < this.queue.length) {
       const b = this.queue[take]!.bytes
-      if (take > 0 && bytes + b > this.opts.maxBatchBytes) break
+      if (take > 0 && (bytes + b > this.opts.maxBatchBytes || bytes + b > room)) break
       bytes += b
       take++
     }

@@ -1,12 +1,16 @@
 /**
  * Recent entries kept in memory so that tailing readers (the common case: a consumer a few entries behind
- * the writer) never touch the disk. FIFO by insertion with a byte budget; a hit is only trusted after the
- * caller checked the index still holds the entry with the same digest (a deleted ledger's entries just
- * age out).
+ * the writer) never touch the disk. A hit is only trusted after the caller checked the index still holds
+ * the entry with the same digest (a deleted ledger's entries, or an entry written again, just age out).
  *
- * Eviction order lives in an array with a moving head, not in the Map's iteration order: V8 leaves deleted
- * Map entries as holes that every new iterator walks over, which made each eviction cost 12-39 µs once
- * the cache was full (docs/BENCHMARKS.md); the queue makes it O(1).
+ * Entries come in runs: one durable group's entries of one ledger, ids ascending (what one add request
+ * carries). A run is the unit of insertion and of eviction (FIFO by insertion, within a byte budget), so
+ * the add path pays a few array pushes per run instead of map operations per entry, which had become ~10 %
+ * of a busy bookie's main thread (docs/BENCHMARKS.md). A lookup scans the ledger's runs newest first (the
+ * newest copy of an entry written twice wins) and binary-searches the run that covers the id.
+ *
+ * Eviction order lives in an array with a moving head (an O(1) queue): V8 leaves deleted Map entries as
+ * holes that every new iterator walks over, which made each eviction cost 12-39 µs once the cache was full.
  */
 export interface CachedEntry {
   lac: bigint
@@ -14,15 +18,18 @@ export interface CachedEntry {
   payload: Buffer
 }
 
-interface Slot {
+interface Run {
   ledgerId: bigint
-  entryId: number
-  entry: CachedEntry
+  /** Ascending. */
+  ids: number[]
+  entries: CachedEntry[]
+  bytes: number
 }
 
 export class WriteCache {
-  private readonly ledgers = new Map<bigint, Map<number, CachedEntry>>()
-  private order: Slot[] = []
+  /** Per ledger, its runs in insertion order. */
+  private readonly ledgers = new Map<bigint, Run[]>()
+  private order: Array<Run | undefined> = []
   private head = 0
   private bytes = 0
   private count = 0
@@ -32,18 +39,26 @@ export class WriteCache {
   constructor(private readonly maxBytes: number) {}
 
   put(ledgerId: bigint, entryId: number, e: CachedEntry): void {
-    if (this.maxBytes <= 0 || e.payload.length > this.maxBytes) return
-    let m = this.ledgers.get(ledgerId)
-    if (!m) this.ledgers.set(ledgerId, (m = new Map()))
-    const old = m.get(entryId)
-    if (old) {
-      this.bytes -= old.payload.length
-      this.count--
+    this.putRun(ledgerId, [entryId], [e])
+  }
+
+  /** Entries of one ledger whose ids ascend strictly (the caller checks); `ids` and `entries` are kept. */
+  putRun(ledgerId: bigint, ids: number[], entries: CachedEntry[]): void {
+    if (this.maxBytes <= 0 || ids.length === 0) return
+    let bytes = 0
+    for (const e of entries) bytes += e.payload.length
+    if (bytes > this.maxBytes) {
+      // Larger than the whole budget: keep what fits of its newest entries, one by one.
+      if (ids.length > 1) for (let i = 0; i < ids.length; i++) this.putRun(ledgerId, [ids[i]!], [entries[i]!])
+      return
     }
-    m.set(entryId, e)
-    this.order.push({ledgerId, entryId, entry: e})
-    this.bytes += e.payload.length
-    this.count++
+    const run: Run = {ledgerId, ids, entries, bytes}
+    let runs = this.ledgers.get(ledgerId)
+    if (!runs) this.ledgers.set(ledgerId, (runs = []))
+    runs.push(run)
+    this.order.push(run)
+    this.bytes += bytes
+    this.count += ids.length
     while (this.bytes > this.maxBytes && this.head < this.order.length) this.evictOne()
     if (this.head > 1024 && this.head * 2 > this.order.length) {
       this.order = this.order.slice(this.head)
@@ -52,22 +67,38 @@ export class WriteCache {
   }
 
   private evictOne(): void {
-    const s = this.order[this.head]!
-    this.order[this.head++] = undefined as unknown as Slot
-    const m = this.ledgers.get(s.ledgerId)
-    // A slot left behind by a re-put of the same entry no longer owns the map's value: skip it.
-    if (!m || m.get(s.entryId) !== s.entry) return
-    m.delete(s.entryId)
-    if (m.size === 0) this.ledgers.delete(s.ledgerId)
-    this.bytes -= s.entry.payload.length
-    this.count--
+    const run = this.order[this.head]!
+    this.order[this.head++] = undefined
+    const runs = this.ledgers.get(run.ledgerId)!
+    runs.splice(runs.indexOf(run), 1) // the oldest run of its ledger: index 0 unless ledgers interleave
+    if (runs.length === 0) this.ledgers.delete(run.ledgerId)
+    this.bytes -= run.bytes
+    this.count -= run.ids.length
   }
 
   get(ledgerId: bigint, entryId: number): CachedEntry | undefined {
-    const e = this.ledgers.get(ledgerId)?.get(entryId)
-    if (e) this.hits++
-    else this.misses++
-    return e
+    const runs = this.ledgers.get(ledgerId)
+    if (runs) {
+      for (let k = runs.length - 1; k >= 0; k--) {
+        const run = runs[k]!
+        const ids = run.ids
+        if (entryId < ids[0]! || entryId > ids[ids.length - 1]!) continue
+        let lo = 0
+        let hi = ids.length - 1
+        while (lo <= hi) {
+          const mid = (lo + hi) >>> 1
+          const v = ids[mid]!
+          if (v < entryId) lo = mid + 1
+          else if (v > entryId) hi = mid - 1
+          else {
+            this.hits++
+            return run.entries[mid]
+          }
+        }
+      }
+    }
+    this.misses++
+    return undefined
   }
 
   get size(): {entries: number; bytes: number} {

@@ -204,6 +204,33 @@ interface KindSpec<T> {
   build(buf: Buffer, at: number, blob: Buffer): T
 }
 
+/**
+ * The ledger id and the LAC repeat from one add to the next in a batch: the bigint read for the previous
+ * item is reused when the 8 bytes are the same (one allocation fewer each, on every add a bookie takes).
+ */
+class RepeatedInt64 {
+  private hi = -1
+  private lo = -1
+  private value = 0n
+
+  constructor(private readonly signed: boolean) {}
+
+  read(b: Buffer, at: number): bigint {
+    const hi = b.readUInt32BE(at)
+    const lo = b.readUInt32BE(at + 4)
+    if (hi !== this.hi || lo !== this.lo) {
+      this.hi = hi
+      this.lo = lo
+      this.value = this.signed ? b.readBigInt64BE(at) : b.readBigUInt64BE(at)
+    }
+    return this.value
+  }
+}
+
+const repeatedLedger = new RepeatedInt64(false)
+const repeatedLac = new RepeatedInt64(true)
+const repeated = {ledger: (b: Buffer, at: number) => repeatedLedger.read(b, at), lac: (b: Buffer, at: number) => repeatedLac.read(b, at)}
+
 const addSpec: KindSpec<AddItem> = {
   kind: FrameKind.ADD_BATCH,
   name: 'add batch',
@@ -217,7 +244,7 @@ const addSpec: KindSpec<AddItem> = {
   },
   build(h, at, payload) {
     const flags = h[at]!
-    const item: AddItem = {ledgerId: h.readBigUInt64BE(at + 1), entryId: h.readBigUInt64BE(at + 9), lac: h.readBigInt64BE(at + 17), digest: h.readUInt32BE(at + 25), payload}
+    const item: AddItem = {ledgerId: repeated.ledger(h, at + 1), entryId: h.readBigUInt64BE(at + 9), lac: repeated.lac(h, at + 17), digest: h.readUInt32BE(at + 25), payload}
     if ((flags & AddFlag.RECOVERY) !== 0) item.recovery = true
     if ((flags & AddFlag.COMPRESS) !== 0) item.compress = true
     return item
