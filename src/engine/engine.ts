@@ -38,7 +38,10 @@ export interface EngineOptions {
   maxWaitMicros?: number
   /** Memory for recently added entries (default 64 MiB). */
   writeCacheBytes?: number
-  /** Write an index checkpoint after this many journal bytes (default 64 MiB); bounds replay at restart. */
+  /**
+   * Write an index checkpoint after this many journal bytes (default 64 MiB), or after CHECKPOINT_RATIO times
+   * the last checkpoint's size when that is more; bounds replay at restart.
+   */
   checkpointBytes?: number
   /** Run compaction every this many ms (default 60 s; 0 = only when compact() is called). */
   compactIntervalMs?: number
@@ -149,6 +152,9 @@ const defaults = {
   codecThreads: 1,
 }
 
+/** A checkpoint is written after at least this many times its own size of journal (see checkpointEvery). */
+export const CHECKPOINT_RATIO = 16
+
 type ResolvedOptions = typeof defaults & {dir: string; minFreeBytes: number}
 
 function resolveOptions(o: EngineOptions): ResolvedOptions {
@@ -194,6 +200,7 @@ export class StorageEngine {
   private probeTimer: NodeJS.Timeout | undefined
   private compactTimer: NodeJS.Timeout | undefined
   private bytesSinceCheckpoint = 0
+  private lastCheckpointBytes = 0
   private checkpointing: Promise<void> | undefined
   private closing: Promise<void> | undefined
 
@@ -672,6 +679,7 @@ export class StorageEngine {
         const head = this.journal.head
         const data = encodeCheckpoint(this.state, {segmentId: head.segmentId, offset: head.offset, lastSeq: BigInt(head.nextSeq - 1)})
         this.bytesSinceCheckpoint = 0
+        this.lastCheckpointBytes = data.length
         await writeCheckpoint(this.dir, data)
         channels.checkpoint.publish({dir: this.dir, bytes: data.length})
       } finally {
@@ -686,11 +694,22 @@ export class StorageEngine {
     if (this.journal.head.offset > s.end) s.end = this.journal.head.offset
     this.bytesSinceCheckpoint += info.bytes
     if (channels.batch.hasSubscribers) channels.batch.publish({dir: this.dir, ...info})
-    if (this.bytesSinceCheckpoint >= this.opts.checkpointBytes && !this.checkpointing && !this.closing) {
+    if (this.bytesSinceCheckpoint >= this.checkpointEvery() && !this.checkpointing && !this.closing) {
       this.checkpoint().catch(() => {
         // A failed checkpoint only means a longer replay at the next start; the next one retries.
       })
     }
+  }
+
+  /**
+   * Journal bytes between checkpoints: checkpointBytes, or CHECKPOINT_RATIO times the last checkpoint's size
+   * when that is more. A checkpoint rewrites the whole index (24 bytes an entry), so a fixed interval made its
+   * cost grow with the data held (1M entries: 24 MB written, and an fsync that stalls the journal's own
+   * syncs, every 64 MiB of adds); this bounds it to 1/CHECKPOINT_RATIO of the journal's bytes, and replay at
+   * restart to CHECKPOINT_RATIO times the index size.
+   */
+  private checkpointEvery(): number {
+    return Math.max(this.opts.checkpointBytes, CHECKPOINT_RATIO * this.lastCheckpointBytes)
   }
 
   private onJournalFailure(err: LogError): void {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import {StorageEngine} from '../../src/engine/engine.js'
+import {CHECKPOINT_RATIO, channels, StorageEngine} from '../../src/engine/engine.js'
 import {ErrorCode} from '../../src/errors.js'
 import {entry, payloadFor, tempDir} from '../helpers/entries.js'
 
@@ -174,4 +174,33 @@ t.test('one process per data directory; several engines per process', async t =>
   const again = await StorageEngine.open({dir: a, ...small})
   await again.close()
   await t.rejects(again.add(entry(1n, 1n)), {code: ErrorCode.CLOSED})
+})
+
+t.test('checkpoints space out as the index grows: at least CHECKPOINT_RATIO times the last one of journal in between', async t => {
+  const dir = tempDir(t)
+  const e = await StorageEngine.open({dir, maxSegmentBytes: 4 * 1024 * 1024, compactIntervalMs: 0, checkpointBytes: 16 * 1024})
+  t.teardown(() => e.close())
+  const log: Array<{kind: 'batch' | 'checkpoint'; bytes: number}> = []
+  const onBatch = (m: unknown): void => { if ((m as {dir: string}).dir === dir) log.push({kind: 'batch', bytes: (m as {bytes: number}).bytes}) }
+  const onCheckpoint = (m: unknown): void => { if ((m as {dir: string}).dir === dir) log.push({kind: 'checkpoint', bytes: (m as {bytes: number}).bytes}) }
+  channels.batch.subscribe(onBatch)
+  channels.checkpoint.subscribe(onCheckpoint)
+  t.teardown(() => { channels.batch.unsubscribe(onBatch); channels.checkpoint.unsubscribe(onCheckpoint) })
+  for (let i = 0; i < 40; i++) await Promise.all(Array.from({length: 500}, (_, k) => e.add(entry(3n, BigInt(i * 500 + k), {size: 40}))))
+  let since = 0
+  let last = 0
+  let checkpoints = 0
+  for (const x of log) {
+    if (x.kind === 'batch') {
+      since += x.bytes
+      continue
+    }
+    checkpoints++
+    // A checkpoint starts once the batch that crossed the threshold is durable; it may only come later.
+    t.ok(since >= Math.max(16 * 1024, CHECKPOINT_RATIO * last), `checkpoint ${checkpoints}: ${since} journal bytes after one of ${last} bytes`)
+    since = 0
+    last = x.bytes
+  }
+  // 20000 entries of 96 journal bytes: a checkpoint every 16 KiB would be ~110 of them.
+  t.ok(checkpoints >= 2 && checkpoints <= 12, `${checkpoints} checkpoints for ${20000} entries`)
 })
