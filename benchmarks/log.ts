@@ -72,7 +72,7 @@ const CFG = {
   quorum: (BOOKIES >= 3 ? {ensembleSize: 3, writeQuorum: 3, ackQuorum: 2} : {ensembleSize: 1, writeQuorum: 1, ackQuorum: 1}) as Quorum,
   size: 1024,
   inFlight: 1024,
-  rounds: Number(flags.rounds ?? (QUICK ? 1 : 2)),
+  rounds: Number(flags.rounds ?? (QUICK ? 1 : 4)),
   cellSeconds: Number(flags.seconds ?? (QUICK ? 1 : 3)),
   warmupSeconds: QUICK ? 0.3 : 0.5,
   maxEntries: Number(flags['max-entries'] ?? (QUICK ? 300_000 : 2_000_000)),

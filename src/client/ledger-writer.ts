@@ -117,23 +117,32 @@ export class LedgerWriter {
   }
 
   /** Append one entry; resolves with its id once Qa bookies have it durably (and every lower id too). */
-  async append(data: Buffer | Uint8Array | string): Promise<bigint> {
+  append(data: Buffer | Uint8Array | string): Promise<bigint> {
     const payload = typeof data === 'string' ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-    if (this.closed) throw new LogError(ErrorCode.LEDGER_CLOSED, `ledger ${this.ledgerId} is closed`)
+    if (this.closed) return Promise.reject(new LogError(ErrorCode.LEDGER_CLOSED, `ledger ${this.ledgerId} is closed`))
+    if (this.failed) return Promise.reject(this.failed)
     // Admission is first come, first served: ids follow the order of append() calls even when callers
     // wait for room in the window (a log layer stamps per-entry headers in call order). With room and
     // nobody waiting, the id is assigned at once, in this call.
-    if (this.admitting > 0 || !this.hasSpace(payload.length)) {
-      this.admitting++
-      const turn = this.admission.then(() => this.waitForSpace(payload.length))
-      this.admission = turn.catch(() => undefined)
-      try {
-        await turn
-      } finally {
-        this.admitting--
-      }
-      if (this.failed) throw this.failed
+    if (this.admitting > 0 || !this.hasSpace(payload.length)) return this.appendWhenAdmitted(payload)
+    return this.push(payload)
+  }
+
+  private async appendWhenAdmitted(payload: Buffer): Promise<bigint> {
+    this.admitting++
+    const turn = this.admission.then(() => this.waitForSpace(payload.length))
+    this.admission = turn.catch(() => undefined)
+    try {
+      await turn
+    } finally {
+      this.admitting--
     }
+    if (this.failed) throw this.failed
+    return this.push(payload)
+  }
+
+  /** Assign the next id and queue the entry for its write set; resolves once confirmed. */
+  private push(payload: Buffer): Promise<bigint> {
     const entryId = ++this.lastPushed
     const lac = this.lac
     if (lac > this.lacCarried) this.lacCarried = lac

@@ -13,6 +13,7 @@
  * learn a recovered segment's size from its last entry alone.
  */
 import {hostname} from 'node:os'
+import {writeSafe64BE} from '../bytes.js'
 import {ErrorCode, LogError, isLogError} from '../errors.js'
 import type {LedgerMetadata} from '../meta/store.js'
 import type {LedgerReader} from './ledger-reader.js'
@@ -28,10 +29,10 @@ export interface LogEntry {
 
 export const ENTRY_HEADER_BYTES = 16
 
-export function wrapEntry(payload: Buffer, segmentBytes: bigint, now = Date.now()): Buffer {
+export function wrapEntry(payload: Buffer, segmentBytes: number, now = Date.now()): Buffer {
   const b = Buffer.allocUnsafe(ENTRY_HEADER_BYTES + payload.length)
-  b.writeBigUInt64BE(BigInt(now), 0)
-  b.writeBigUInt64BE(segmentBytes + BigInt(b.length), 8)
+  writeSafe64BE(b, now, 0)
+  writeSafe64BE(b, segmentBytes + b.length, 8)
   payload.copy(b, ENTRY_HEADER_BYTES)
   return b
 }
@@ -63,7 +64,7 @@ export class LogWriter {
   private segment: Segment
   private segmentBytes = 0
   /** Stored bytes appended to the current segment, headers included (what each entry's header carries). */
-  private storedBytes = 0n
+  private storedBytes = 0
   private segmentEntries = 0
   private rolling: Promise<void> | undefined
   private failed: LogError | undefined
@@ -124,8 +125,14 @@ export class LogWriter {
   }
 
   /** Append one entry; resolves with its offset once it is durable on Qa bookies (in offset order). */
-  async append(input: Buffer | string): Promise<bigint> {
+  append(input: Buffer | string): Promise<bigint> {
     const payload = typeof input === 'string' ? Buffer.from(input) : input
+    // The usual case, without an extra async frame: no roll due, nothing failed or closing.
+    if (Buffer.isBuffer(payload) && !this.rolling && !this.failed && !this.closing && !this.shouldRoll(payload.length)) return this.appendNow(payload)
+    return this.appendSlow(payload)
+  }
+
+  private async appendSlow(payload: Buffer): Promise<bigint> {
     if (!Buffer.isBuffer(payload)) throw new LogError(ErrorCode.BAD_INPUT, 'a log entry must be a Buffer or a string')
     while (this.rolling) await this.rolling
     if (this.failed) throw this.failed
@@ -135,17 +142,16 @@ export class LogWriter {
       await this.rolling
       if (this.failed) throw this.failed
     }
-    const seg = this.segment
+    return this.appendNow(payload)
+  }
+
+  private appendNow(payload: Buffer): Promise<bigint> {
+    const first = this.segment.firstOffset
     this.segmentBytes += payload.length
     this.segmentEntries++
     const data = wrapEntry(payload, this.storedBytes)
-    this.storedBytes += BigInt(data.length)
-    try {
-      const id = await this.ledger.append(data)
-      return seg.firstOffset + id
-    } catch (err) {
-      throw this.fail(err)
-    }
+    this.storedBytes += data.length
+    return this.ledger.append(data).then(id => first + id, err => { throw this.fail(err) })
   }
 
   private shouldRoll(next: number): boolean {
@@ -182,7 +188,7 @@ export class LogWriter {
       this.ledger = next.ledger
       this.segment = next.segment
       this.segmentBytes = 0
-      this.storedBytes = 0n
+      this.storedBytes = 0
       this.segmentEntries = 0
       this.onRoll?.()
     } catch (err) {

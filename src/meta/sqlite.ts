@@ -42,21 +42,35 @@ CREATE TABLE IF NOT EXISTS bookies (id TEXT PRIMARY KEY, session TEXT NOT NULL, 
 type Db = Database.Database
 
 export function openSqliteStore(url: string, path: string, timeoutMs = DEFAULT_BUSY_TIMEOUT_MS): SqliteStore {
-  let db: Db | undefined
-  try {
-    db = new Database(path, {timeout: timeoutMs})
-    // Every INTEGER comes back as a bigint: versions are 64-bit and must not round through a double.
-    db.defaultSafeIntegers(true)
-    const mode = db.pragma('journal_mode = WAL', {simple: true})
-    if (mode !== 'wal') throw new Error(`journal_mode is ${String(mode)}, not wal (the file system may not support WAL's shared memory)`)
-    db.pragma('synchronous = FULL')
-    migrate(db)
-    return new SqliteStore(url, path, db, timeoutMs)
-  } catch (err) {
-    db?.close()
-    if (isLogError(err)) throw err
-    throw new LogError(ErrorCode.METADATA_UNAVAILABLE, `cannot open the SQLite metadata store ${path}: ${(err as Error).message}`, {cause: err, detail: {path}})
+  const deadline = Date.now() + timeoutMs
+  for (let attempt = 0; ; attempt++) {
+    let db: Db | undefined
+    try {
+      db = new Database(path, {timeout: timeoutMs})
+      // Every INTEGER comes back as a bigint: versions are 64-bit and must not round through a double.
+      db.defaultSafeIntegers(true)
+      const mode = db.pragma('journal_mode = WAL', {simple: true})
+      if (mode !== 'wal') throw new Error(`journal_mode is ${String(mode)}, not wal (the file system may not support WAL's shared memory)`)
+      db.pragma('synchronous = FULL')
+      migrate(db)
+      return new SqliteStore(url, path, db, timeoutMs)
+    } catch (err) {
+      db?.close()
+      if (isLogError(err)) throw err
+      // Switching a new file to WAL needs it to itself: several processes opening one new file at once (a
+      // cluster starting) can get SQLITE_BUSY there without SQLite's busy handler ever waiting. Try again.
+      if ((err as {code?: string}).code === 'SQLITE_BUSY' && Date.now() < deadline) {
+        sleepSync(Math.min(5 * 2 ** Math.min(attempt, 5), 100))
+        continue
+      }
+      throw new LogError(ErrorCode.METADATA_UNAVAILABLE, `cannot open the SQLite metadata store ${path}: ${(err as Error).message}`, {cause: err, detail: {path}})
+    }
   }
+}
+
+/** Opening is synchronous (better-sqlite3), so the wait between attempts is too. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 }
 
 /** Several processes may open a new file at once: IMMEDIATE makes one of them create the schema, the others wait. */

@@ -18,19 +18,21 @@ function mountTmpfs(t: {teardown: (fn: () => void) => void}, sizeKiB: number): s
   return mnt
 }
 
-for (const preallocBytes of [64 * 1024, 0]) {
-  t.test(`ENOSPC turns the engine read-only, then writable again (preallocBytes ${preallocBytes})`, async t => {
+// The third case: batches of 160 KB are appended past the zero-filled runway (APPEND_BATCH_BYTES), so a full
+// disk fails an append midway, which must be cut back as when preallocation is off.
+for (const [preallocBytes, perBatch] of [[64 * 1024, 8], [0, 8], [64 * 1024, 160]] as const) {
+  t.test(`ENOSPC turns the engine read-only, then writable again (preallocBytes ${preallocBytes}, ${perBatch} KB batches)`, async t => {
     const mnt = mountTmpfs(t, 1536)
     const dir = join(mnt, 'data')
     mkdirSync(dir)
     const filler = join(mnt, 'filler')
     writeFileSync(filler, Buffer.alloc(512 * 1024, 1))
-    const e = await StorageEngine.open({dir, preallocBytes, maxSegmentBytes: 256 * 1024, maxBatchBytes: 64 * 1024, compactIntervalMs: 0, readOnlyProbeMs: 20, minFreeBytes: 256 * 1024, checkpointBytes: 1 << 30})
+    const e = await StorageEngine.open({dir, preallocBytes, maxSegmentBytes: perBatch > 8 ? 1024 * 1024 : 256 * 1024, maxBatchBytes: perBatch > 8 ? 256 * 1024 : 64 * 1024, compactIntervalMs: 0, readOnlyProbeMs: 20, minFreeBytes: 256 * 1024, checkpointBytes: 1 << 30})
     t.teardown(() => e.close())
     const acked: bigint[] = []
     let firstError: {code?: string} | undefined
-    for (let i = 0n; i < 3000n && !firstError; i += 8n) {
-      const batch = Array.from({length: 8}, (_, k) => i + BigInt(k))
+    for (let i = 0n; i < 3000n && !firstError; i += BigInt(perBatch)) {
+      const batch = Array.from({length: perBatch}, (_, k) => i + BigInt(k))
       const results = await Promise.allSettled(batch.map(id => e.add(entry(1n, id, {size: 1000}))))
       results.forEach((r, k) => {
         if (r.status === 'fulfilled') acked.push(batch[k]!)
