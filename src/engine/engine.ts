@@ -737,6 +737,11 @@ export class StorageEngine {
     }
   }
 
+  /** Batches of at least this many payload bytes in one transferable buffer verify on the codec pool. */
+  get verifyOffloadBytes(): number {
+    return this.opts.verifyOffloadBytes
+  }
+
   get readOnly(): boolean {
     return this.readOnlyError !== undefined
   }

@@ -3,14 +3,15 @@
  * the writer) never touch the disk. A hit is only trusted after the caller checked the index still holds
  * the entry with the same digest (a deleted ledger's entries, or an entry written again, just age out).
  *
- * Entries come in runs: one durable group's entries of one ledger, ids ascending (what one add request
- * carries). A run is the unit of insertion and of eviction (FIFO by insertion, within a byte budget), so
- * the add path pays a few array pushes per run instead of map operations per entry, which had become ~10 %
- * of a busy bookie's main thread (docs/BENCHMARKS.md). A lookup scans the ledger's runs newest first (the
- * newest copy of an entry written twice wins) and binary-searches the run that covers the id.
- *
- * Eviction order lives in an array with a moving head (an O(1) queue): V8 leaves deleted Map entries as
- * holes that every new iterator walks over, which made each eviction cost 12-39 µs once the cache was full.
+ * The payload bytes live in one ring buffer of the cache's size, allocated on first use, and what locates
+ * them in typed arrays, one set per run: a run is one durable group's entries of one ledger, ids ascending
+ * (what one add request carries). Runs are laid out in the ring in insertion order, so evicting FIFO is
+ * freeing the bytes just ahead of the write position. Nothing per entry stays on the JS heap: keeping the
+ * entries' own objects (request records, payload views, bigints) alive for the cache's lifetime made them
+ * survive young-generation collections, and scavenges plus mark-compacts took ~13 % of a busy bookie's main
+ * thread with pauses of up to 12 ms (docs/BENCHMARKS.md). A lookup scans the ledger's runs newest first (the
+ * newest copy of an entry written twice wins) and binary-searches the run that covers the id; a hit is a
+ * copy (the ring is overwritten later).
  */
 export interface CachedEntry {
   lac: bigint
@@ -20,15 +21,24 @@ export interface CachedEntry {
 
 interface Run {
   ledgerId: bigint
-  /** Ascending. */
-  ids: number[]
-  entries: CachedEntry[]
-  bytes: number
+  /** Ascending entry ids. */
+  ids: Float64Array
+  lacs: Float64Array
+  digests: Uint32Array
+  /** Payload offsets in the ring (the run's bytes are contiguous: offs[0] .. end). */
+  offs: Uint32Array
+  lens: Uint32Array
+  start: number
+  end: number
 }
 
 export class WriteCache {
+  private ring: Buffer | undefined
+  /** Where the next run's bytes go. */
+  private pos = 0
   /** Per ledger, its runs in insertion order. */
   private readonly ledgers = new Map<bigint, Run[]>()
+  /** Every run, oldest first (an array with a moving head: an O(1) queue). */
   private order: Array<Run | undefined> = []
   private head = 0
   private bytes = 0
@@ -42,38 +52,69 @@ export class WriteCache {
     this.putRun(ledgerId, [entryId], [e])
   }
 
-  /** Entries of one ledger whose ids ascend strictly (the caller checks); `ids` and `entries` are kept. */
-  putRun(ledgerId: bigint, ids: number[], entries: CachedEntry[]): void {
-    if (this.maxBytes <= 0 || ids.length === 0) return
-    let bytes = 0
-    for (const e of entries) bytes += e.payload.length
-    if (bytes > this.maxBytes) {
-      // Larger than the whole budget: keep what fits of its newest entries, one by one.
-      if (ids.length > 1) for (let i = 0; i < ids.length; i++) this.putRun(ledgerId, [ids[i]!], [entries[i]!])
+  /** Entries of one ledger whose ids ascend strictly (the caller checks). The payloads are copied. */
+  putRun(ledgerId: bigint, ids: readonly number[], entries: readonly CachedEntry[]): void {
+    const n = ids.length
+    if (this.maxBytes <= 0 || n === 0) return
+    let total = 0
+    for (const e of entries) total += e.payload.length
+    if (total > this.maxBytes) {
+      // Larger than the whole cache: keep what fits of it, one entry at a time.
+      if (n > 1) for (let i = 0; i < n; i++) this.putRun(ledgerId, [ids[i]!], [entries[i]!])
       return
     }
-    const run: Run = {ledgerId, ids, entries, bytes}
+    this.ring ??= Buffer.allocUnsafeSlow(this.maxBytes)
+    if (this.pos + total > this.maxBytes) {
+      this.evictAhead(Infinity) // the tail is too short: what is left there is the oldest; wrap
+      this.pos = 0
+    }
+    this.evictAhead(this.pos + total)
+    const mem = new ArrayBuffer(n * 28) // one allocation for the run's five columns
+    const run: Run = {
+      ledgerId, ids: new Float64Array(mem, 0, n), lacs: new Float64Array(mem, 8 * n, n), digests: new Uint32Array(mem, 16 * n, n),
+      offs: new Uint32Array(mem, 20 * n, n), lens: new Uint32Array(mem, 24 * n, n), start: this.pos, end: this.pos + total,
+    }
+    run.ids.set(ids)
+    let off = this.pos
+    for (let i = 0; i < n; i++) {
+      const e = entries[i]!
+      run.lacs[i] = Number(e.lac)
+      run.digests[i] = e.digest
+      run.offs[i] = off
+      run.lens[i] = e.payload.length
+      this.ring.set(e.payload, off)
+      off += e.payload.length
+    }
+    this.pos = off
     let runs = this.ledgers.get(ledgerId)
     if (!runs) this.ledgers.set(ledgerId, (runs = []))
     runs.push(run)
     this.order.push(run)
-    this.bytes += bytes
-    this.count += ids.length
-    while (this.bytes > this.maxBytes && this.head < this.order.length) this.evictOne()
+    this.bytes += total
+    this.count += n
     if (this.head > 1024 && this.head * 2 > this.order.length) {
       this.order = this.order.slice(this.head)
       this.head = 0
     }
   }
 
-  private evictOne(): void {
-    const run = this.order[this.head]!
-    this.order[this.head++] = undefined
-    const runs = this.ledgers.get(run.ledgerId)!
-    runs.splice(runs.indexOf(run), 1) // the oldest run of its ledger: index 0 unless ledgers interleave
-    if (runs.length === 0) this.ledgers.delete(run.ledgerId)
-    this.bytes -= run.bytes
-    this.count -= run.ids.length
+  /**
+   * Evict the oldest runs while they start in [pos, limit): the bytes about to be written. Runs lie in the
+   * ring in insertion order from the write position on (the oldest just ahead of it, wrapping at the end),
+   * so the queue's head is always the next one in the way; a head behind the write position means the space
+   * ahead is free.
+   */
+  private evictAhead(limit: number): void {
+    while (this.head < this.order.length) {
+      const run = this.order[this.head]!
+      if (run.start < this.pos || run.start >= limit) break
+      this.order[this.head++] = undefined
+      const runs = this.ledgers.get(run.ledgerId)!
+      runs.splice(runs.indexOf(run), 1) // the oldest run of its ledger: index 0 unless ledgers interleave
+      if (runs.length === 0) this.ledgers.delete(run.ledgerId)
+      this.bytes -= run.end - run.start
+      this.count -= run.ids.length
+    }
   }
 
   get(ledgerId: bigint, entryId: number): CachedEntry | undefined {
@@ -92,7 +133,8 @@ export class WriteCache {
           else if (v > entryId) hi = mid - 1
           else {
             this.hits++
-            return run.entries[mid]
+            const off = run.offs[mid]!
+            return {lac: BigInt(run.lacs[mid]!), digest: run.digests[mid]!, payload: Buffer.from(this.ring!.subarray(off, off + run.lens[mid]!))}
           }
         }
       }

@@ -39,9 +39,9 @@ async function addEntries(ctx: ServerContext, req: RouteRequest): Promise<Reply>
 }
 
 /** The engine stores one decoded batch; returns the encoded ADD_RESULTS (per-add outcomes, in order). */
-async function storeBatch(ctx: ServerContext, reqs: AddRequest[], body: Buffer, owned: boolean): Promise<Buffer> {
+async function storeBatch(ctx: ServerContext, reqs: AddRequest[], body: Buffer | undefined, owned: boolean): Promise<Buffer> {
   const sizes = reqs.map(r => r.payload.length) // read before the body is transferred (and detached)
-  const results: AddOutcome[] = await ctx.engine.addBatch(reqs, owned ? {transfer: body.buffer as ArrayBuffer} : {})
+  const results: AddOutcome[] = await ctx.engine.addBatch(reqs, owned && body ? {transfer: body.buffer as ArrayBuffer} : {})
   let failed = 0
   let bytes = 0
   for (let i = 0; i < results.length; i++) {
@@ -113,7 +113,8 @@ function addStream(ctx: ServerContext, req: RouteRequest): Promise<undefined> {
       inflight++
       void (async () => {
         try {
-          const decoder = addBatchDecoder({maxBytes: limits.maxBodyBytes, expectedBytes: m.length})
+          // Joined into one buffer only when large enough for the engine to verify it on its codec pool.
+          const decoder = addBatchDecoder({maxBytes: limits.maxBodyBytes, expectedBytes: m.length, joinFrom: ctx.engine.verifyOffloadBytes})
           for (const part of m.parts) decoder.push(part)
           const {items, body, owned} = decoder.end()
           const results = await storeBatch(ctx, items, body, owned)

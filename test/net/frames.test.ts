@@ -73,7 +73,19 @@ t.test('byte at a time (and every other chunk size) gives the same items', async
   const large = encodeAddBatch([add(3n, 0n, 5000), add(3n, 1n, 5000)])
   for (let i = 0; i < large.length; i++) d.push(large.subarray(i, i + 1))
   const {body, owned} = d.end()
-  t.ok(owned && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength, 'a concatenated body owns its ArrayBuffer (transferable)')
+  t.ok(owned && body !== undefined && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength, 'a concatenated body owns its ArrayBuffer (transferable)')
+  // Below joinFrom, a message in several chunks is not joined: items are views of the chunks, an item
+  // split across chunks (heads too) is copied, and the result is the same at every split.
+  const items = [add(4n, 0n, 3000), add(4n, 1n, 0), add(4n, 2n, 10), add(4n, 3n, 4000)]
+  const whole = encodeAddBatch(items)
+  for (const step of [1, 7, 33, 1000, 4096]) {
+    const v = addBatchDecoder({joinFrom: 1 << 20})
+    for (let i = 0; i < whole.length; i += step) v.push(whole.subarray(i, i + step))
+    const out = v.end()
+    t.equal(out.body, undefined, `${step} bytes at a time: no joined body`)
+    t.notOk(out.owned)
+    t.same(out.items.map(x => [x.ledgerId, x.entryId, x.lac, x.digest, x.payload.toString('hex')]), items.map(x => [x.ledgerId, x.entryId, x.lac, x.digest, x.payload.toString('hex')]), `${step} bytes at a time: the same items`)
+  }
   const single = addBatchDecoder()
   single.push(a)
   t.notOk(single.end().owned, 'a single chunk is the caller\'s: never marked transferable')
