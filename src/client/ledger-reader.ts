@@ -35,6 +35,8 @@ export class LedgerReader {
   private meta: Versioned<LedgerMetadata>
   private lac: bigint
   private metaReadAt = 0
+  /** Which bookie of the last ensemble tail reads go to (moves on after a failure). */
+  private tailBookie = 0
 
   constructor(meta: Versioned<LedgerMetadata>, private readonly store: MetadataStore, private readonly pool: BookiePool, private readonly o: ReadOptions = {}) {
     this.meta = meta
@@ -192,7 +194,60 @@ export class LedgerReader {
         continue
       }
       if (this.closed) return
-      await this.refresh(opts.pollMs ?? 1000)
+      for (const e of await this.poll(next, opts.pollMs ?? 1000)) {
+        if (opts.to !== undefined && e.entryId > opts.to) return
+        yield e
+        next = e.entryId + 1n
+      }
     }
+  }
+
+  /**
+   * A follower caught up at `next` (next > lastConfirmed) waits up to waitMs for more. Returns the entries
+   * from `next` on when a tail read brought them along; otherwise [] after a LAC long poll (refresh), and
+   * lastConfirmed says what read() may get now.
+   */
+  async poll(next: bigint, waitMs: number): Promise<ReadEntry[]> {
+    const got = await this.tail(next, waitMs)
+    if (got !== undefined) return got
+    await this.refresh(waitMs)
+    return []
+  }
+
+  /**
+   * Caught up with an open ledger whose last fragment is written in full to every bookie (E = Qw): one long
+   * poll to one bookie brings the next entries along with its LAC (GET .../tail), where a LAC poll and a
+   * read were two requests. Returns the verified entries from `next` on that it sent in order (possibly
+   * none: then the LAC it reported still counts, and the metadata is re-read as refresh() would, to notice
+   * a close), or undefined to use refresh() and read() instead (striping, an older fragment, a failure, a
+   * digest mismatch: those paths know how to go to other replicas).
+   */
+  private async tail(next: bigint, waitMs: number): Promise<ReadEntry[] | undefined> {
+    if (Date.now() - this.metaReadAt > 200) await this.readMeta()
+    if (this.closed) return []
+    const m = this.meta.value
+    const ens = m.ensembles.at(-1)!
+    if (m.ensembleSize !== m.writeQuorum || next < ens.firstEntryId) return undefined
+    const bookie = ens.bookies[this.tailBookie % ens.bookies.length]!
+    const before = this.lac
+    let got: {entries: ReadEntry[]; lac: bigint}
+    try {
+      // A bookie that does not answer within a second of its wait (stopped, overloaded) is given up on for
+      // this round: the general path asks every bookie and takes the first answer.
+      got = await (await this.pool.client(bookie)).readTail(this.ledgerId, next, waitMs, {maxBytes: this.o.maxBytes ?? 4 * 1024 * 1024, timeoutMs: waitMs + 1000})
+    } catch {
+      this.tailBookie++ // try another bookie next time; this time, the general path
+      return undefined
+    }
+    if (got.lac > this.lac) this.lac = got.lac
+    const out: ReadEntry[] = []
+    for (const e of got.entries) {
+      if (e.entryId !== next || !this.valid(e)) break
+      out.push(e)
+      next++
+    }
+    if (out.length === 0 && got.entries.length > 0) return undefined // a bad copy: read() finds another
+    if (out.length === 0 && this.lac === before) await this.readMeta()
+    return out
   }
 }

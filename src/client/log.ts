@@ -284,7 +284,15 @@ export async function* readLog(client: LedgerOps, store: LogStore, name: string,
         }
         return
       }
-      await reader.refresh(pollMs)
+      for (const e of await reader.poll(entry, pollMs)) {
+        offset = seg.firstOffset + e.entryId
+        if (o.to !== undefined && offset > o.to) return
+        yield unwrapEntry(offset, e.payload)
+        left--
+        entry = e.entryId + 1n
+        offset++
+        if (left <= 0) return
+      }
       if (o.signal?.aborted) return
     }
     m = (await store.get(name)).value

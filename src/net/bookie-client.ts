@@ -17,7 +17,7 @@ import {ErrorCode, LogError, fromJSON} from '../errors.js'
 import * as ids from '../ids.js'
 import {ByteBudget} from './byte-budget.js'
 import {AddStream} from './add-stream.js'
-import {DEFAULT_MAX_MESSAGE_BYTES, NEXT_HEADER, decodeAddResults, decodeEntries, encodeAddBatch, type AddOutcome} from './frames.js'
+import {DEFAULT_MAX_MESSAGE_BYTES, LAC_HEADER, NEXT_HEADER, decodeAddResults, decodeEntries, encodeAddBatch, type AddOutcome} from './frames.js'
 import {Http2Transport} from './transport-http2.js'
 import {UndiciTransport} from './transport-undici.js'
 import type {Transport, TransportName, TransportRequest, TransportResponse} from './transport.js'
@@ -47,6 +47,12 @@ export interface BookieClient {
    * most maxBytes of payload (at least one entry): a prefix; continue from the last id + 1.
    */
   readEntries(ledgerId: bigint, from: bigint, to: bigint, opts?: {maxBytes?: number}): Promise<ReadEntry[]>
+  /**
+   * A follower's long poll: once the bookie's LAC reaches `from` (or after waitMs), the entries it holds in
+   * [from, its LAC] (up to maxBytes; none when the LAC stayed below `from`) and that LAC. Does NOT verify
+   * digests (the caller does).
+   */
+  readTail(ledgerId: bigint, from: bigint, waitMs: number, opts?: {maxBytes?: number; timeoutMs?: number}): Promise<{entries: ReadEntry[]; lac: bigint}>
   /** Long poll: as soon as the bookie's LAC exceeds `after`, or after waitMs with the current values. */
   readLac(ledgerId: bigint, after: bigint, waitMs: number): Promise<{lac: bigint; lastEntryId: bigint}>
   /** Explicit LAC (an idle writer's; adds carry it otherwise): raises the bookie's LAC, wakes its long polls. Returns the bookie's LAC. */
@@ -139,6 +145,30 @@ class HttpBookieClient implements BookieClient {
       if (opts.maxBytes !== undefined || page.length === 0 || typeof next !== 'string') return out
       if (!/^\d{1,16}$/.test(next) || BigInt(next) !== from || from > to) throw badAnswer(this.address, `bad ${NEXT_HEADER} ${JSON.stringify(next)}`)
     }
+  }
+
+  async readTail(ledgerIdIn: bigint, fromIn: bigint, waitMs: number, opts: {maxBytes?: number; timeoutMs?: number} = {}): Promise<{entries: ReadEntry[]; lac: bigint}> {
+    const ledgerId = ids.ledgerId(ledgerIdIn)
+    const from = ids.entryId(fromIn)
+    checkOption('waitMs', waitMs, 0)
+    checkOption('maxBytes', opts.maxBytes, 1)
+    const q = `from=${from}&waitMs=${waitMs}${opts.maxBytes === undefined ? '' : `&maxBytes=${opts.maxBytes}`}`
+    checkOption('timeoutMs', opts.timeoutMs, 1)
+    const res = await this.call('GET', `/v1/ledgers/${ledgerId}/tail?${q}`, undefined, opts.timeoutMs ?? this.timeoutMs + waitMs)
+    const header = res.headers[LAC_HEADER]
+    let lac: bigint
+    try {
+      lac = ids.lac(header)
+    } catch {
+      throw badAnswer(this.address, `bad ${LAC_HEADER} ${JSON.stringify(header)}`)
+    }
+    const entries = decodeEntries(res.body, this.maxResponseBytes)
+    let next = from
+    for (const e of entries) {
+      if (e.ledgerId !== ledgerId || e.entryId < next || e.entryId > lac) throw badAnswer(this.address, `tail entry ${e.ledgerId}/${e.entryId} is outside ${ledgerId}/${next}..${lac}`)
+      next = e.entryId + 1n // strictly ascending
+    }
+    return {entries, lac}
   }
 
   async readLac(ledgerIdIn: bigint, after: bigint, waitMs: number): Promise<{lac: bigint; lastEntryId: bigint}> {

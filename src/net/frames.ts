@@ -37,6 +37,8 @@ export const MAX_ERROR_BYTES = 8 * 1024
 export const FRAMES_TYPE = 'application/x-logctl-frames'
 /** Response header of a range read cut short by a limit: the entry id to continue from. */
 export const NEXT_HEADER = 'x-logctl-next'
+/** Response header of a tail read: the bookie's LAC when it answered. */
+export const LAC_HEADER = 'x-logctl-lac'
 /** Default cap of one message (a request body or a response). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 

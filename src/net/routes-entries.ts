@@ -7,14 +7,16 @@ import {ErrorCode, LogError, WIRE_STATUS} from '../errors.js'
 import * as ids from '../ids.js'
 import {readBody} from './body.js'
 import {EnvelopeReader, FATAL_REQUEST_ID, RequestStatus, STREAM_TYPE, envelope, type Envelope} from './envelope.js'
-import {HEADER_BYTES, NEXT_HEADER, addBatchDecoder, encodeAddResults, encodeEntries, jsonStringify, type AddOutcome} from './frames.js'
+import {HEADER_BYTES, LAC_HEADER, NEXT_HEADER, addBatchDecoder, encodeAddResults, encodeEntries, jsonStringify, type AddOutcome} from './frames.js'
 import {asLogError, forWire, framesReply, intIn, param, type Reply, type Route, type RouteRequest, type ServerContext} from './route.js'
+import {positions, waitForLac} from './routes-ledgers.js'
 
 export function entryRoutes(ctx: ServerContext): Route[] {
   return [
     {name: 'add', method: 'POST', pattern: /^\/v1\/entries$/, body: true, handle: req => addEntries(ctx, req)},
     {name: 'add-stream', method: 'POST', pattern: /^\/v1\/entries\/stream$/, body: true, handle: req => addStream(ctx, req)},
     {name: 'read', method: 'GET', pattern: /^\/v1\/ledgers\/([^/]+)\/entries$/, handle: req => readEntries(ctx, req)},
+    {name: 'tail', method: 'GET', pattern: /^\/v1\/ledgers\/([^/]+)\/tail$/, handle: req => readTail(ctx, req)},
   ]
 }
 
@@ -172,4 +174,24 @@ async function readEntries(ctx: ServerContext, req: RouteRequest): Promise<Reply
   // Without a cut, nothing held lies in (last, to]; the ledger's last entry id tells whether there may be.
   const more = last !== undefined && last < to && last < ctx.engine.ledger(ledgerId).lastEntryId
   return framesReply(encodeEntries(entries), more ? {[NEXT_HEADER]: String(last + 1n)} : undefined)
+}
+
+/**
+ * A follower's long poll that brings the entries along (BookKeeper's long-poll read with a piggybacked
+ * entry): waits until this bookie's LAC reaches `from` (at most waitMs), then answers the entries it holds
+ * in [from, its LAC], up to maxBytes, with its LAC in LAC_HEADER. Only confirmed entries (up to the LAC) go
+ * out. One request where a LAC poll and a read were two.
+ */
+async function readTail(ctx: ServerContext, req: RouteRequest): Promise<Reply> {
+  const ledgerId = ids.ledgerId(req.params[0])
+  const from = param(req.query, 'from', ids.entryId)
+  const waitMs = param(req.query, 'waitMs', intIn('waitMs', 0, ctx.limits.maxWaitMs), 0)
+  const maxBytes = param(req.query, 'maxBytes', intIn('maxBytes', 1, ctx.limits.maxReadBytes), ctx.limits.maxReadBytes)
+  await waitForLac(ctx, req, ledgerId, from - 1n, waitMs)
+  const lac = positions(ctx, ledgerId).lac
+  const entries = lac >= from ? await ctx.engine.readRange(ledgerId, from, lac, {maxBytes, maxEntries: ctx.limits.maxReadEntries}) : []
+  let bytes = 0
+  for (const e of entries) bytes += e.payload.length
+  ctx.metrics.read(entries.length, bytes)
+  return framesReply(encodeEntries(entries), {[LAC_HEADER]: String(lac)})
 }

@@ -16,8 +16,32 @@ export function ledgerRoutes(ctx: ServerContext): Route[] {
   ]
 }
 
+/**
+ * Wait until the bookie's LAC for the ledger exceeds `after`, at most waitMs; a shutting-down server or a
+ * client that goes away (its stream closes) ends the wait at once.
+ */
+export async function waitForLac(ctx: ServerContext, req: RouteRequest, ledgerId: bigint, after: bigint, waitMs: number): Promise<void> {
+  if (waitMs <= 0 || ctx.closing.aborted) return
+  let onAbort: (() => void) | undefined
+  const gone = new AbortController()
+  const aborted = new Promise<void>(resolve => {
+    onAbort = () => {
+      gone.abort()
+      resolve()
+    }
+    ctx.closing.addEventListener('abort', onAbort, {once: true})
+    req.stream.once('close', onAbort)
+  })
+  try {
+    await Promise.race([ctx.engine.waitForLac(ledgerId, after, waitMs, gone.signal), aborted])
+  } finally {
+    ctx.closing.removeEventListener('abort', onAbort!)
+    req.stream.off('close', onAbort!)
+  }
+}
+
 /** LAC and last entry id as this bookie knows them; -1/-1 for a ledger it holds nothing of. */
-function positions(ctx: ServerContext, ledgerId: bigint): {lac: bigint; lastEntryId: bigint} {
+export function positions(ctx: ServerContext, ledgerId: bigint): {lac: bigint; lastEntryId: bigint} {
   try {
     const l = ctx.engine.ledger(ledgerId)
     return {lac: l.lac, lastEntryId: l.lastEntryId}
@@ -36,24 +60,7 @@ async function readLac(ctx: ServerContext, req: RouteRequest): Promise<Reply> {
   const ledgerId = ids.ledgerId(req.params[0])
   const after = param(req.query, 'after', ids.lac, -1n)
   const waitMs = param(req.query, 'waitMs', intIn('waitMs', 0, ctx.limits.maxWaitMs), 0)
-  if (waitMs > 0 && !ctx.closing.aborted) {
-    let onAbort: (() => void) | undefined
-    const gone = new AbortController()
-    const aborted = new Promise<void>(resolve => {
-      onAbort = () => {
-        gone.abort()
-        resolve()
-      }
-      ctx.closing.addEventListener('abort', onAbort, {once: true})
-      req.stream.once('close', onAbort)
-    })
-    try {
-      await Promise.race([ctx.engine.waitForLac(ledgerId, after, waitMs, gone.signal), aborted])
-    } finally {
-      ctx.closing.removeEventListener('abort', onAbort!)
-      req.stream.off('close', onAbort!)
-    }
-  }
+  await waitForLac(ctx, req, ledgerId, after, waitMs)
   const p = positions(ctx, ledgerId)
   return jsonReply({ledgerId, lac: p.lac, lastEntryId: p.lastEntryId})
 }

@@ -52,6 +52,29 @@ for (const transport of transports) {
     t.ok(back.every((e, i) => e.payload.equals(frames[i]!.payload)), 'all 16 read back intact')
   })
 
+  t.test(`${transport}: tail reads: the entries up to the bookie's LAC, waiting for them, with the LAC`, async t => {
+    const b = await localBookie(t)
+    const c = client(t, b.address, transport)
+    t.same(await c.readTail(4n, 0n, 0), {entries: [], lac: -1n}, 'a ledger the bookie has not seen: nothing, LAC -1')
+    await c.addEntries(Array.from({length: 10}, (_, i) => frame(4n, BigInt(i)))) // entry i carries LAC i - 1
+    const now = await c.readTail(4n, 3n, 0)
+    t.same(now.entries.map(e => e.entryId), [3n, 4n, 5n, 6n, 7n, 8n], 'up to the LAC (8), not the last entry held (9)')
+    t.equal(now.lac, 8n)
+    t.same(now.entries[2]?.payload, payloadFor(4n, 5n, 100))
+    const waiting = c.readTail(4n, 9n, 30_000)
+    await b.engine.add(frame(4n, 10n)) // carries LAC 9
+    const woke = await waiting
+    t.same([woke.entries.map(e => e.entryId), woke.lac], [[9n], 9n], 'answers when an add moves the LAC, with the entry')
+    t.same(await c.readTail(4n, 20n, 50), {entries: [], lac: 9n}, 'at the timeout: nothing, the current LAC')
+    t.equal(await c.writeLac(4n, 15n), 15n, 'an explicit LAC beyond the entries this bookie holds')
+    const ahead = await c.readTail(4n, 10n, 0)
+    t.same([ahead.entries.map(e => e.entryId), ahead.lac], [[10n], 15n], 'the entries it holds, and the LAC it knows')
+    const small = await c.readTail(4n, 0n, 0, {maxBytes: 150})
+    t.same(small.entries.map(e => e.entryId), [0n], 'maxBytes cuts the answer (at least one entry)')
+    await t.rejects(c.readTail(4n, -1n, 0), {code: ErrorCode.OUT_OF_RANGE})
+    await t.rejects(c.readTail(4n, 0n, -5), {code: ErrorCode.BAD_INPUT})
+  })
+
   t.test(`${transport}: LAC long poll, fence, recovery adds, delete, status, metrics`, async t => {
     const b = await localBookie(t)
     const c = client(t, b.address, transport)
