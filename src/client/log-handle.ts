@@ -53,13 +53,20 @@ export class Cursor {
 
 export class Log {
   private writer: Promise<LogWriter> | undefined
+  /** The writer once open (what `writer` resolved to). */
+  private ready: LogWriter | undefined
 
   constructor(private readonly client: LedgerOps, private readonly store: LogStore, readonly name: string) {
     checkName(name, 'log')
   }
 
   /** Append; the first call takes the writer role (fencing any previous writer). Resolves with the offset. */
-  async append(data: Buffer | string): Promise<bigint> {
+  append(data: Buffer | string): Promise<bigint> {
+    // Once the writer is open, straight to it (no await of an already settled promise per entry).
+    return this.ready !== undefined ? this.ready.append(data) : this.appendFirst(data)
+  }
+
+  private async appendFirst(data: Buffer | string): Promise<bigint> {
     this.writer ??= LogWriter.open(this.client, this.store, this.name).then(w => {
       w.onRoll = () => {
         this.enforceRetention().catch(() => {
@@ -75,6 +82,7 @@ export class Log {
       this.writer = undefined
       throw err
     }
+    if (this.writer !== undefined) this.ready = w
     return w.append(data)
   }
 
@@ -158,6 +166,7 @@ export class Log {
   async close(): Promise<void> {
     const w = this.writer
     this.writer = undefined
+    this.ready = undefined
     if (w) await (await w).close()
   }
 }

@@ -291,7 +291,7 @@ export async function* readLog(client: LedgerOps, store: LogStore, name: string,
         left--
         entry = e.entryId + 1n
         offset++
-        if (left <= 0) return
+        if (left <= 0 || (o.to !== undefined && offset > o.to)) return
       }
       if (o.signal?.aborted) return
     }
