@@ -33,8 +33,9 @@ export interface WriterOptions {
   maxEnsembleChanges?: number
   /**
    * Send the LAC explicitly (BookKeeper's WRITE_LAC) this long after it advanced beyond what the entries
-   * sent so far carried (default 2 ms; 0 = never). Without it a tailing reader sees an entry only once a
-   * later entry carries its confirmation, which never happens for the last entry before a pause.
+   * sent so far carried, if no entry was appended meanwhile (default 2 ms; 0 = never). Without it a tailing
+   * reader sees an entry only once a later entry carries its confirmation, which never happens for the last
+   * entry before a pause; while appends go on, they carry it.
    */
   explicitLacMs?: number
 }
