@@ -3,8 +3,9 @@
  * the writer) never touch the disk. A hit is only trusted after the caller checked the index still holds
  * the entry with the same digest (a deleted ledger's entries, or an entry written again, just age out).
  *
- * The payload bytes live in one ring buffer of the cache's size, allocated on first use, and what locates
- * them in typed arrays, one set per run: a run is one durable group's entries of one ledger, ids ascending
+ * The payload bytes live in a ring of the cache's size, made of 4 MiB slabs allocated as data first reaches
+ * them (a small cluster does not pay for an empty cache), and what locates them in typed arrays, one set per
+ * run: a run is one durable group's entries of one ledger, ids ascending
  * (what one add request carries). Runs are laid out in the ring in insertion order, so evicting FIFO is
  * freeing the bytes just ahead of the write position. Nothing per entry stays on the JS heap: keeping the
  * entries' own objects (request records, payload views, bigints) alive for the cache's lifetime made them
@@ -18,6 +19,9 @@ export interface CachedEntry {
   digest: number
   payload: Buffer
 }
+
+/** The ring is allocated in slabs of this size (the largest entry is 4 MiB: it still fits in one). */
+const SLAB_BYTES = 4 * 1024 * 1024
 
 interface Run {
   ledgerId: bigint
@@ -33,8 +37,11 @@ interface Run {
 }
 
 export class WriteCache {
-  private ring: Buffer | undefined
-  /** Where the next run's bytes go. */
+  /** The ring, in slabs allocated as the write position first reaches them (memory follows the data). */
+  private readonly slabs: Buffer[] = []
+  private readonly slabBytes: number
+  private readonly capacity: number
+  /** Where the next run's bytes go (a position in the ring). */
   private pos = 0
   /** Per ledger, its runs in insertion order. */
   private readonly ledgers = new Map<bigint, Run[]>()
@@ -46,7 +53,11 @@ export class WriteCache {
   hits = 0
   misses = 0
 
-  constructor(private readonly maxBytes: number) {}
+  /** `slabBytes` is for tests (several slabs without a large cache). */
+  constructor(private readonly maxBytes: number, slabBytes = SLAB_BYTES) {
+    this.slabBytes = Math.max(1, Math.min(maxBytes, slabBytes))
+    this.capacity = Math.max(this.slabBytes, Math.floor(maxBytes / this.slabBytes) * this.slabBytes)
+  }
 
   put(ledgerId: bigint, entryId: number, e: CachedEntry): void {
     this.putRun(ledgerId, [entryId], [e])
@@ -58,17 +69,26 @@ export class WriteCache {
     if (this.maxBytes <= 0 || n === 0) return
     let total = 0
     for (const e of entries) total += e.payload.length
-    if (total > this.maxBytes) {
-      // Larger than the whole cache: keep what fits of it, one entry at a time.
+    if (total > this.slabBytes) {
+      // Larger than a slab: keep what fits of it, one entry at a time.
       if (n > 1) for (let i = 0; i < n; i++) this.putRun(ledgerId, [ids[i]!], [entries[i]!])
       return
     }
-    this.ring ??= Buffer.allocUnsafeSlow(this.maxBytes)
-    if (this.pos + total > this.maxBytes) {
+    // A run never straddles two slabs; the ring wraps after the last one.
+    const inSlab = this.pos % this.slabBytes
+    if (inSlab + total > this.slabBytes) {
+      const next = this.pos + this.slabBytes - inSlab
+      this.evictAhead(next) // what lies in the skipped end of the slab is the oldest: gone first
+      this.pos = next
+    }
+    if (this.pos + total > this.capacity) {
       this.evictAhead(Infinity) // the tail is too short: what is left there is the oldest; wrap
       this.pos = 0
     }
     this.evictAhead(this.pos + total)
+    const k = Math.floor(this.pos / this.slabBytes)
+    const slab = (this.slabs[k] ??= Buffer.allocUnsafeSlow(this.slabBytes))
+    const base = k * this.slabBytes
     const mem = new ArrayBuffer(n * 28) // one allocation for the run's five columns
     const run: Run = {
       ledgerId, ids: new Float64Array(mem, 0, n), lacs: new Float64Array(mem, 8 * n, n), digests: new Uint32Array(mem, 16 * n, n),
@@ -82,7 +102,7 @@ export class WriteCache {
       run.digests[i] = e.digest
       run.offs[i] = off
       run.lens[i] = e.payload.length
-      this.ring.set(e.payload, off)
+      slab.set(e.payload, off - base)
       off += e.payload.length
     }
     this.pos = off
@@ -134,7 +154,9 @@ export class WriteCache {
           else {
             this.hits++
             const off = run.offs[mid]!
-            return {lac: BigInt(run.lacs[mid]!), digest: run.digests[mid]!, payload: Buffer.from(this.ring!.subarray(off, off + run.lens[mid]!))}
+            const at = off % this.slabBytes
+            const slab = this.slabs[(off - at) / this.slabBytes]!
+            return {lac: BigInt(run.lacs[mid]!), digest: run.digests[mid]!, payload: Buffer.from(slab.subarray(at, at + run.lens[mid]!))}
           }
         }
       }
