@@ -40,8 +40,8 @@ export interface WriterOptions {
   explicitLacMs?: number
 }
 
-interface PendingAdd {
-  frame: AddFrame
+/** An unconfirmed entry: the add as it travels (AddFrame's fields) and the writer's bookkeeping, one object. */
+interface PendingAdd extends AddFrame {
   /** Ensemble positions (bits) whose current bookie acknowledged the entry; `acks` counts them. */
   acked: number
   acks: number
@@ -149,10 +149,10 @@ export class LedgerWriter {
     const entryId = ++this.lastPushed
     const lac = this.lac
     if (lac > this.lacCarried) this.lacCarried = lac
-    const frame: AddFrame = {ledgerId: this.ledgerId, entryId, lac, payload, digest: entryDigest(this.ledgerId, entryId, lac, payload)}
-    if (this.meta.value.compression === 'lz4') frame.compress = true
+    const digest = entryDigest(this.ledgerId, entryId, lac, payload)
+    const compress = this.meta.value.compression === 'lz4'
     return new Promise<bigint>((resolve, reject) => {
-      const p: PendingAdd = {frame, acked: 0, acks: 0, queued: 0, resolve, reject}
+      const p: PendingAdd = {ledgerId: this.ledgerId, entryId, lac, payload, digest, compress, acked: 0, acks: 0, queued: 0, resolve, reject}
       this.pending.push(p)
       this.pendingBytes += payload.length
       const {ensembleSize: e, writeQuorum: qw} = this.meta.value
@@ -200,9 +200,9 @@ export class LedgerWriter {
         let bytes = 0
         while (taken < q.length) {
           const p = q[taken]!
-          if (batch.length > 0 && (batch.length >= this.o.maxBatchEntries || bytes + p.frame.payload.length > this.o.maxBatchBytes)) break
+          if (batch.length > 0 && (batch.length >= this.o.maxBatchEntries || bytes + p.payload.length > this.o.maxBatchBytes)) break
           batch.push(p)
-          bytes += p.frame.payload.length
+          bytes += p.payload.length
           p.queued &= ~bit
           taken++
         }
@@ -213,14 +213,14 @@ export class LedgerWriter {
   }
 
   private send(pos: number, batch: PendingAdd[]): void {
-    const bookieId = ensembleFor(this.meta.value, batch[0]!.frame.entryId).bookies[pos]!
+    const bookieId = ensembleFor(this.meta.value, batch[0]!.entryId).bookies[pos]!
     this.inflight.set(pos, (this.inflight.get(pos) ?? 0) + 1)
     const done = (): void => {
       this.inflight.set(pos, (this.inflight.get(pos) ?? 1) - 1)
       this.scheduleFlush()
     }
     this.pool.client(bookieId)
-      .then(c => c.addEntries(batch.map(p => p.frame)))
+      .then(c => c.addEntries(batch))
       .then(results => {
         done()
         this.onResults(pos, bookieId, batch, results)
@@ -244,12 +244,12 @@ export class LedgerWriter {
       const p = batch[i]!
       const r = results[i]
       if (r?.ok) {
-        if (this.failed || p.frame.entryId <= this.lac || (p.acked & bit) !== 0) continue
-        if (!(sameBookie ?? ensembleFor(this.meta.value, p.frame.entryId).bookies[pos] === bookieId)) continue
+        if (this.failed || p.entryId <= this.lac || (p.acked & bit) !== 0) continue
+        if (!(sameBookie ?? ensembleFor(this.meta.value, p.entryId).bookies[pos] === bookieId)) continue
         p.acked |= bit
         if (++p.acks >= qa) quorum = true
       } else {
-        failure ??= r ? r.error : new LogError(ErrorCode.INTERNAL, `bookie ${bookieId} sent no result for entry ${p.frame.entryId}`)
+        failure ??= r ? r.error : new LogError(ErrorCode.INTERNAL, `bookie ${bookieId} sent no result for entry ${p.entryId}`)
         failedEntries.push(p)
       }
     }
@@ -264,11 +264,11 @@ export class LedgerWriter {
     if (n === 0) return
     const done = this.pending.splice(0, n)
     for (const p of done) {
-      this.pendingBytes -= p.frame.payload.length
-      this.lengthBytes += p.frame.payload.length
+      this.pendingBytes -= p.payload.length
+      this.lengthBytes += p.payload.length
     }
-    this.lac = done[n - 1]!.frame.entryId
-    for (const p of done) p.resolve(p.frame.entryId)
+    this.lac = done[n - 1]!.entryId
+    for (const p of done) p.resolve(p.entryId)
     if (this.lac > this.lacCarried && this.o.explicitLacMs > 0 && !this.lacTimer) this.armLac()
     this.wakeSpace()
     if (this.pending.length === 0) this.wakeDrain()
@@ -308,7 +308,7 @@ export class LedgerWriter {
       this.fail(err)
       return
     }
-    const live = entries.filter(p => p.frame.entryId > this.lac)
+    const live = entries.filter(p => p.entryId > this.lac)
     if (ensembleFor(this.meta.value, this.lastPushed + 1n).bookies[pos] !== bookieId) {
       // Already replaced: whatever is still unconfirmed goes to the replacement.
       for (const p of live) this.queue(pos, p)
@@ -355,7 +355,7 @@ export class LedgerWriter {
     // Entries of the new fragment that the old bookie acked don't count any more; resend them all.
     const bit = 1 << pos
     for (const p of this.pending) {
-      if (writeSet(p.frame.entryId, this.meta.value.ensembleSize, this.meta.value.writeQuorum).includes(pos)) {
+      if (writeSet(p.entryId, this.meta.value.ensembleSize, this.meta.value.writeQuorum).includes(pos)) {
         if ((p.acked & bit) !== 0) {
           p.acked &= ~bit
           p.acks--
