@@ -48,6 +48,18 @@ export interface Exit {
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
+/**
+ * Daemons still running, killed when this process exits however it exits (a test that tap times out never
+ * reaches its teardown: its daemons used to live on after the run).
+ */
+const live = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const c of live) {
+    c.kill('SIGCONT') // a paused daemon acts on nothing else
+    c.kill('SIGKILL')
+  }
+})
+
 export type BookieState = 'starting' | 'running' | 'paused' | 'exited'
 
 export class BookieProcess {
@@ -82,9 +94,11 @@ export class BookieProcess {
     const child = spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'inherit'], env: {...process.env, ...opts.env}})
     this.child = child
     this.state = 'starting'
+    live.add(child)
     this.exit = new Promise<Exit>(resolve => {
       // 'close', not 'exit': its stdout is read to the end by then, so no log line arrives after it.
       child.once('close', (code, signal) => {
+        live.delete(child)
         if (this.child === child) this.state = 'exited'
         resolve({code, signal})
       })
