@@ -16,6 +16,7 @@ import {hostname} from 'node:os'
 import {writeSafe64BE} from '../bytes.js'
 import {ErrorCode, LogError, isLogError} from '../errors.js'
 import type {LedgerMetadata} from '../meta/store.js'
+import type {ReadEntry} from '../net/bookie-client.js'
 import type {LedgerReader} from './ledger-reader.js'
 import type {LedgerWriter} from './ledger-writer.js'
 import {closedEnd, type LogMeta, type LogStore, type Segment} from './log-meta.js'
@@ -257,6 +258,19 @@ export async function* readLog(client: LedgerOps, store: LogStore, name: string,
     }
     const reader = await client.openLedger(seg.ledgerId)
     let entry = offset - seg.firstOffset
+    /** Yield the segment's entries (ascending from `entry`) while the limit and `to` allow; true when done. */
+    const take = function* (entries: ReadEntry[]): Generator<LogEntry, boolean> {
+      for (const e of entries) {
+        offset = seg.firstOffset + e.entryId
+        if (o.to !== undefined && offset > o.to) return true
+        yield unwrapEntry(offset, e.payload)
+        left--
+        entry = e.entryId + 1n
+        offset++
+        if (left <= 0 || (o.to !== undefined && offset > o.to)) return true
+      }
+      return false
+    }
     for (;;) {
       const last = reader.lastConfirmed
       if (entry <= last) {
@@ -264,13 +278,7 @@ export async function* readLog(client: LedgerOps, store: LogStore, name: string,
         if (o.to !== undefined && seg.firstOffset + end > o.to) end = o.to - seg.firstOffset
         const room = BigInt(Math.min(left, 1024))
         if (end - entry + 1n > room) end = entry + room - 1n
-        for (const e of await reader.read(entry, end)) {
-          yield unwrapEntry(seg.firstOffset + e.entryId, e.payload)
-          left--
-        }
-        entry = end + 1n
-        offset = seg.firstOffset + entry
-        if (left <= 0 || (o.to !== undefined && offset > o.to)) return
+        if (yield* take(await reader.read(entry, end))) return
         continue
       }
       if (reader.closed) {
@@ -284,15 +292,7 @@ export async function* readLog(client: LedgerOps, store: LogStore, name: string,
         }
         return
       }
-      for (const e of await reader.poll(entry, pollMs)) {
-        offset = seg.firstOffset + e.entryId
-        if (o.to !== undefined && offset > o.to) return
-        yield unwrapEntry(offset, e.payload)
-        left--
-        entry = e.entryId + 1n
-        offset++
-        if (left <= 0 || (o.to !== undefined && offset > o.to)) return
-      }
+      if (yield* take(await reader.poll(entry, pollMs))) return
       if (o.signal?.aborted) return
     }
     m = (await store.get(name)).value
