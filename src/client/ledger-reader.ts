@@ -14,6 +14,9 @@ import type {BookiePool} from './bookies.js'
 import {asLogError} from './ledger-writer.js'
 import {bookiesFor, ensembleFor} from './quorum.js'
 
+/** While the LAC keeps moving, a follower re-reads the ledger's metadata at most this often (to notice a close or an ensemble change). */
+const META_REREAD_MS = 200
+
 export interface ReadOptions {
   /** Entries per range request (default 256). */
   chunkEntries?: number
@@ -66,7 +69,7 @@ export class LedgerReader {
   async refresh(waitMs = 0): Promise<bigint> {
     // Metadata at most every 200 ms while the LAC keeps moving (a fast follower would otherwise read it
     // once per batch); always when asked without waiting, and after a poll that saw nothing new.
-    if (waitMs === 0 || Date.now() - this.metaReadAt > 200) await this.readMeta()
+    if (waitMs === 0 || Date.now() - this.metaReadAt > META_REREAD_MS) await this.readMeta()
     if (this.closed) return this.lastConfirmed
     const ens = this.meta.value.ensembles.at(-1)!
     const before = this.lac
@@ -223,7 +226,7 @@ export class LedgerReader {
    * digest mismatch: those paths know how to go to other replicas).
    */
   private async tail(next: bigint, waitMs: number): Promise<ReadEntry[] | undefined> {
-    if (Date.now() - this.metaReadAt > 200) await this.readMeta()
+    if (Date.now() - this.metaReadAt > META_REREAD_MS) await this.readMeta()
     if (this.closed) return []
     const m = this.meta.value
     const ens = m.ensembles.at(-1)!

@@ -16,7 +16,7 @@ import {ErrorCode, LogError, isLogError} from '../errors.js'
 import type {LedgerMetadata, MetadataStore, Versioned} from '../meta/store.js'
 import type {AddFrame, AddResult} from '../net/bookie-client.js'
 import type {BookiePool} from './bookies.js'
-import {ensembleFor, writeSet} from './quorum.js'
+import {ensembleFor, writeSet, writeSetStart} from './quorum.js'
 
 export interface WriterOptions {
   /** Unconfirmed entries at most (default 1024). */
@@ -156,7 +156,7 @@ export class LedgerWriter {
       this.pending.push(p)
       this.pendingBytes += payload.length
       const {ensembleSize: e, writeQuorum: qw} = this.meta.value
-      const first = e === qw ? 0 : Number(entryId) % e
+      const first = writeSetStart(entryId, e) // writeSet() without its array: this runs for every entry
       for (let i = 0; i < qw; i++) this.queue((first + i) % e, p)
       this.scheduleFlush()
     })

@@ -4,9 +4,14 @@
  */
 import type {Ensemble, LedgerMetadata} from '../meta/store.js'
 
+/** The first ensemble position of entry e's write set; the others follow it, wrapping (entry ids are < 2^53). */
+export function writeSetStart(entryId: bigint, ensembleSize: number): number {
+  return Number(entryId) % ensembleSize
+}
+
 /** Ensemble positions that store entry e. */
 export function writeSet(entryId: bigint, ensembleSize: number, writeQuorum: number): number[] {
-  const first = Number(entryId % BigInt(ensembleSize))
+  const first = writeSetStart(entryId, ensembleSize)
   return Array.from({length: writeQuorum}, (_, i) => (first + i) % ensembleSize)
 }
 

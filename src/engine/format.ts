@@ -91,22 +91,6 @@ export function decodeSegmentHeader(b: Buffer, file: string): {segmentId: number
   return {segmentId: Number(b.readBigUInt64BE(16)), createdAt: Number(b.readBigUInt64BE(24))}
 }
 
-/** Write a record header at `off` in `b` (the payload is copied by the caller at off + RECORD_HEADER_BYTES). */
-export function writeRecordHeader(b: Buffer, off: number, h: Omit<RecordHeader, 'bodyLen'>, storedLen: number): void {
-  b.writeUInt32LE(RECORD_HEADER_BYTES - 8 + storedLen, off)
-  b[off + 8] = h.type
-  b[off + 9] = h.flags
-  b.writeUInt16LE(0, off + 10)
-  b.writeUInt32LE(h.digest >>> 0, off + 12)
-  writeInt64LE(b, h.ledgerId, off + 16)
-  writeInt64LE(b, h.entryId, off + 24)
-  writeInt64LE(b, h.lac, off + 32)
-  writeInt64LE(b, h.batchSeq, off + 40)
-  b.writeUInt32LE(h.payloadLen, off + 48)
-  b.writeUInt32LE(0, off + 52)
-  b.writeUInt32LE(headerCrc(b, off), off + 4)
-}
-
 /**
  * A whole record at `off`: header, stored payload, zero padding to 8 bytes. Returns the bytes written
  * (recordBytes of the stored length). `batchSeq` is the group commit's number.

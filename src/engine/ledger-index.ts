@@ -89,13 +89,8 @@ export class LedgerIndex {
     return i < 0 ? undefined : this.dig[i]
   }
 
-  /** Set the location of entryId; returns the previous location when it replaced one. */
-  put(entryId: number, loc: EntryLocation): EntryLocation | undefined {
-    return this.putAt(entryId, loc.segmentId, loc.offset, loc.length, loc.digest)
-  }
-
-  /** put() without a location object (one call per durable entry). */
-  putAt(entryId: number, segmentId: number, offset: number, length: number, digest: number): EntryLocation | undefined {
+  /** Set the location of entryId (no location object: one call per durable entry); returns the previous location when it replaced one. */
+  put(entryId: number, segmentId: number, offset: number, length: number, digest: number): EntryLocation | undefined {
     let i = this.find(entryId)
     if (i >= 0) {
       const prev = this.at(i)

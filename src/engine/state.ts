@@ -36,7 +36,7 @@ export class EngineState {
       case RecordType.ENTRY: {
         if (this.tombstones.has(h.ledgerId)) return false
         const l = this.ledgerFor(h.ledgerId)
-        const prev = l.putAt(Number(h.entryId), loc.segmentId, loc.offset, loc.length, h.digest)
+        const prev = l.put(Number(h.entryId), loc.segmentId, loc.offset, loc.length, h.digest)
         if (prev) this.segment(prev.segmentId).live -= prev.length
         else l.payloadBytes += h.payloadLen
         seg.live += loc.length

@@ -11,10 +11,10 @@
  * and if nothing at all was heard from the bookie meanwhile the connection is dropped too.
  */
 import http2, {type ClientHttp2Stream} from 'node:http2'
-import {ErrorCode, LogError, fromJSON} from '../errors.js'
+import {ErrorCode, LogError} from '../errors.js'
 import {ENVELOPE_HEAD, EnvelopeReader, FATAL_REQUEST_ID, RequestStatus, STREAM_TYPE, joined, writeEnvelopeHead, type Envelope} from './envelope.js'
 import {addBatchEncodingLength, decodeAddResults, encodeAddBatch, type AddItem, type AddOutcome} from './frames.js'
-import {unavailable} from './transport.js'
+import {errorFromBody, httpError, unavailable} from './transport.js'
 
 export const ADD_STREAM_PATH = '/v1/entries/stream'
 /** Size of the reused request buffers: a writer's default batch (1 MiB of payload) plus its framing. */
@@ -109,7 +109,7 @@ export class AddStream {
     })
     s.on('end', () => {
       if (this.stream !== s) return
-      if (status !== 200 && status !== 0) this.fail(this.refusal(status, Buffer.concat(errorChunks)))
+      if (status !== 200 && status !== 0) this.fail(httpError(this.address, status, Buffer.concat(errorChunks)))
       else this.fail(unavailable(this.address, new Error('the bookie ended the add stream')))
     })
     s.on('error', err => { if (this.stream === s) this.fail(unavailable(this.address, err)) })
@@ -155,20 +155,7 @@ export class AddStream {
 
   /** A refusal's JSON error (status 1); anything else is the bookie's fault. */
   private error(json: Buffer): LogError {
-    try {
-      const v: unknown = JSON.parse(json.toString('utf8'))
-      if (typeof v === 'object' && v !== null && typeof (v as {code?: unknown}).code === 'string') return fromJSON(v)
-    } catch {
-      // below
-    }
-    return new LogError(ErrorCode.BAD_FRAME, `bookie ${this.address} refused an add batch without a readable error`, {detail: {bookie: this.address}})
-  }
-
-  /** The stream itself was answered with an HTTP error (e.g. a bookie without add streams: 400). */
-  private refusal(status: number, body: Buffer): LogError {
-    const e = this.error(body)
-    if (e.code !== ErrorCode.BAD_FRAME) return e
-    return new LogError(status >= 500 ? ErrorCode.BOOKIE_UNAVAILABLE : ErrorCode.INTERNAL, `bookie ${this.address} answered the add stream with HTTP ${status}`, {detail: {bookie: this.address, status}})
+    return errorFromBody(json) ?? new LogError(ErrorCode.BAD_FRAME, `bookie ${this.address} refused an add batch without a readable error`, {detail: {bookie: this.address}})
   }
 
   private giveBack(buffer: Buffer): void {

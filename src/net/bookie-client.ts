@@ -13,17 +13,17 @@
  * is the default: on this workload it was faster and it can lift nghttp2's session memory cap (figures in
  * docs/PROTOCOL.md, "Transport choice"; benchmarks/transport.ts measures both).
  */
-import {ErrorCode, LogError, fromJSON} from '../errors.js'
+import {ErrorCode, LogError} from '../errors.js'
 import * as ids from '../ids.js'
 import {ByteBudget} from './byte-budget.js'
 import {AddStream} from './add-stream.js'
-import {DEFAULT_MAX_MESSAGE_BYTES, LAC_HEADER, NEXT_HEADER, decodeAddResults, decodeEntries, encodeAddBatch, type AddOutcome} from './frames.js'
+import {DEFAULT_MAX_MESSAGE_BYTES, LAC_HEADER, NEXT_HEADER, decodeAddResults, decodeEntries, encodeAddBatch, type AddItem, type AddOutcome, type EntryItem} from './frames.js'
 import {Http2Transport} from './transport-http2.js'
 import {UndiciTransport} from './transport-undici.js'
-import type {Transport, TransportName, TransportRequest, TransportResponse} from './transport.js'
+import {httpError, type Transport, type TransportName, type TransportRequest, type TransportResponse} from './transport.js'
 
-export interface AddFrame { ledgerId: bigint; entryId: bigint; lac: bigint; payload: Buffer; digest: number; recovery?: boolean; compress?: boolean }
-export interface ReadEntry { ledgerId: bigint; entryId: bigint; lac: bigint; payload: Buffer; digest: number }
+export type AddFrame = AddItem
+export type ReadEntry = EntryItem
 export type AddResult = { ok: true } | { ok: false; error: LogError }
 
 export interface BookieClientOptions {
@@ -250,18 +250,7 @@ class HttpBookieClient implements BookieClient {
       clearTimeout(timer)
       this.inflight.delete(ac)
     }
-    if (res.status !== 200) throw this.errorOf(res)
+    if (res.status !== 200) throw httpError(this.address, res.status, res.body)
     return res
-  }
-
-  private errorOf(res: TransportResponse): LogError {
-    try {
-      const v: unknown = JSON.parse(res.body.toString('utf8'))
-      if (typeof v === 'object' && v !== null && typeof (v as {code?: unknown}).code === 'string') return fromJSON(v)
-    } catch {
-      // not one of ours: below
-    }
-    const code = res.status === 502 || res.status === 503 || res.status === 504 ? ErrorCode.BOOKIE_UNAVAILABLE : ErrorCode.INTERNAL
-    return new LogError(code, `bookie ${this.address} answered HTTP ${res.status} without an error code`, {detail: {bookie: this.address, status: res.status}})
   }
 }

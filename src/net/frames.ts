@@ -25,6 +25,7 @@
  */
 import {ErrorCode, LogError, fromJSON, isLogError} from '../errors.js'
 import {writeInt64BE} from '../bytes.js'
+import type {AddRequest, StoredEntry} from '../engine/engine.js'
 import * as ids from '../ids.js'
 
 export const MAGIC = 0x4c47
@@ -48,24 +49,11 @@ export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind]
 export const AddFlag = {RECOVERY: 1, COMPRESS: 2} as const
 const KNOWN_FLAGS = AddFlag.RECOVERY | AddFlag.COMPRESS
 
-/** One add as it travels (src/net/bookie-client.ts re-exports it as the client's AddFrame). */
-export interface AddItem {
-  ledgerId: bigint
-  entryId: bigint
-  lac: bigint
-  payload: Buffer
-  digest: number
-  recovery?: boolean
-  compress?: boolean
-}
+/** One add as it travels: the engine's AddRequest (bookie-client.ts calls it AddFrame). */
+export type AddItem = AddRequest
 
-export interface EntryItem {
-  ledgerId: bigint
-  entryId: bigint
-  lac: bigint
-  payload: Buffer
-  digest: number
-}
+/** One entry as a read answer carries it: the engine's StoredEntry (bookie-client.ts calls it ReadEntry). */
+export type EntryItem = StoredEntry
 
 /** undefined = stored; a LogError = refused. */
 export type AddOutcome = LogError | undefined
@@ -231,14 +219,15 @@ class RepeatedInt64 {
 
 const repeatedLedger = new RepeatedInt64(false)
 const repeatedLac = new RepeatedInt64(true)
-const repeated = {ledger: (b: Buffer, at: number) => repeatedLedger.read(b, at), lac: (b: Buffer, at: number) => repeatedLac.read(b, at)}
+
+const entryTooLarge = (len: number): LogError => tooLarge(`an entry of ${len} bytes is over the wire limit of ${MAX_PAYLOAD_BYTES}`, len, MAX_PAYLOAD_BYTES)
 
 const addSpec: KindSpec<AddItem> = {
   kind: FrameKind.ADD_BATCH,
   name: 'add batch',
   headBytes: ADD_HEAD,
   maxBlob: MAX_PAYLOAD_BYTES,
-  oversized: len => tooLarge(`an entry of ${len} bytes is over the wire limit of ${MAX_PAYLOAD_BYTES}`, len, MAX_PAYLOAD_BYTES),
+  oversized: entryTooLarge,
   blobLength(h, at) {
     const flags = h[at]!
     if ((flags & ~KNOWN_FLAGS) !== 0) throw badFrame(`unknown add flags 0x${flags.toString(16)}`, {flags})
@@ -246,7 +235,7 @@ const addSpec: KindSpec<AddItem> = {
   },
   build(h, at, payload) {
     const flags = h[at]!
-    const item: AddItem = {ledgerId: repeated.ledger(h, at + 1), entryId: h.readBigUInt64BE(at + 9), lac: repeated.lac(h, at + 17), digest: h.readUInt32BE(at + 25), payload}
+    const item: AddItem = {ledgerId: repeatedLedger.read(h, at + 1), entryId: h.readBigUInt64BE(at + 9), lac: repeatedLac.read(h, at + 17), digest: h.readUInt32BE(at + 25), payload}
     if ((flags & AddFlag.RECOVERY) !== 0) item.recovery = true
     if ((flags & AddFlag.COMPRESS) !== 0) item.compress = true
     return item
@@ -284,7 +273,7 @@ const entrySpec: KindSpec<EntryItem> = {
   name: 'entries',
   headBytes: ENTRY_HEAD,
   maxBlob: MAX_PAYLOAD_BYTES,
-  oversized: len => tooLarge(`an entry of ${len} bytes is over the wire limit of ${MAX_PAYLOAD_BYTES}`, len, MAX_PAYLOAD_BYTES),
+  oversized: entryTooLarge,
   blobLength: (h, at) => h.readUInt32BE(at + ENTRY_HEAD - 4),
   build: (h, at, payload) => ({ledgerId: h.readBigUInt64BE(at), entryId: h.readBigUInt64BE(at + 8), lac: h.readBigInt64BE(at + 16), digest: h.readUInt32BE(at + 24), payload}),
 }

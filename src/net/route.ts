@@ -2,7 +2,7 @@
  * What a route handler sees and returns, and the few helpers every handler shares: typed replies (a LogError
  * always becomes WIRE_STATUS[code] + a JSON body, never a bare 500) and strict query parameters.
  */
-import type {IncomingHttpHeaders, ServerHttp2Stream} from 'node:http2'
+import http2, {type IncomingHttpHeaders, type ServerHttp2Stream} from 'node:http2'
 import type {StorageEngine} from '../engine/engine.js'
 import {ErrorCode, LogError, WIRE_STATUS, isLogError} from '../errors.js'
 import {FRAMES_TYPE, jsonStringify} from './frames.js'
@@ -109,4 +109,16 @@ export function intIn(name: string, min: number, max: number): (v: string) => nu
     if (!(n >= min && n <= max)) throw new LogError(ErrorCode.BAD_INPUT, `query parameter ${name} must be an integer in ${min}..${max}, got ${JSON.stringify(v.slice(0, 40))}`, {detail: {param: name}})
     return n
   }
+}
+
+/**
+ * A stream answered before its request body was all read (a refused upload, an ended add stream): once the
+ * answer is out, ask the client to stop sending (RST_STREAM NO_ERROR, RFC 9113 §8.1). Node flushes the
+ * answer before the reset.
+ */
+export function stopUploadAfterAnswer(stream: ServerHttp2Stream): void {
+  if (stream.readableEnded) return
+  stream.once('finish', () => {
+    if (!stream.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR)
+  })
 }

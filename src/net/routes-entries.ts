@@ -1,14 +1,13 @@
 /**
  * The data path: batched adds (POST /v1/entries) and range reads (GET /v1/ledgers/{id}/entries).
  */
-import http2 from 'node:http2'
 import type {AddRequest} from '../engine/engine.js'
 import {ErrorCode, LogError, WIRE_STATUS} from '../errors.js'
 import * as ids from '../ids.js'
 import {readBody} from './body.js'
 import {EnvelopeReader, FATAL_REQUEST_ID, RequestStatus, STREAM_TYPE, envelope, type Envelope} from './envelope.js'
 import {HEADER_BYTES, LAC_HEADER, NEXT_HEADER, addBatchDecoder, encodeAddResults, encodeEntries, jsonStringify, type AddOutcome} from './frames.js'
-import {asLogError, forWire, framesReply, intIn, param, type Reply, type Route, type RouteRequest, type ServerContext} from './route.js'
+import {asLogError, forWire, framesReply, intIn, param, stopUploadAfterAnswer, type Reply, type Route, type RouteRequest, type ServerContext} from './route.js'
 import {positions, waitForLac} from './routes-ledgers.js'
 
 export function entryRoutes(ctx: ServerContext): Route[] {
@@ -91,10 +90,7 @@ function addStream(ctx: ServerContext, req: RouteRequest): Promise<undefined> {
       ctx.closing.removeEventListener('abort', onClosing)
       if (!stream.destroyed && !stream.writableEnded) {
         stream.end()
-        // Once our side is out, a client still sending is asked to stop (RST_STREAM NO_ERROR, as in server.ts).
-        stream.once('finish', () => {
-          if (!stream.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR)
-        })
+        stopUploadAfterAnswer(stream)
       }
       if (!stream.readableEnded) stream.resume() // read and drop whatever the client still sends
       resolve(undefined)

@@ -17,7 +17,7 @@ import type {AddressInfo} from 'node:net'
 import {ErrorCode, LogError} from '../errors.js'
 import {formatHostPort} from './address.js'
 import {BookieMetrics} from './metrics.js'
-import {asLogError, errorReply, type BookieEngine, type NetLogger, type Reply, type Route, type ServerContext, type ServerLimits} from './route.js'
+import {asLogError, errorReply, stopUploadAfterAnswer, type BookieEngine, type NetLogger, type Reply, type Route, type ServerContext, type ServerLimits} from './route.js'
 import {adminRoutes} from './routes-admin.js'
 import {entryRoutes} from './routes-entries.js'
 import {ledgerRoutes} from './routes-ledgers.js'
@@ -233,13 +233,7 @@ export class BookieServer {
       this.logger.debug({err}, 'could not answer (stream closed meanwhile)')
       return
     }
-    // A request answered before its body was all read (a refused upload): once the answer is out, ask the
-    // client to stop sending (RST_STREAM NO_ERROR, RFC 9113 §8.1). Node flushes the answer before the reset.
-    if (!stream.readableEnded) {
-      stream.once('finish', () => {
-        if (!stream.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR)
-      })
-    }
+    stopUploadAfterAnswer(stream)
   }
 
   /** Graceful stop; see the file comment. Idempotent. */

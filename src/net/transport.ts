@@ -8,7 +8,7 @@
  * cut before its answer ended), TOO_LARGE for an answer over maxResponseBytes. Connections are made lazily
  * and remade after a failure.
  */
-import {ErrorCode, LogError, isLogError} from '../errors.js'
+import {ErrorCode, LogError, fromJSON, isLogError} from '../errors.js'
 
 export type TransportName = 'http2' | 'undici'
 
@@ -52,4 +52,23 @@ export function unavailable(address: string, err: unknown): LogError {
 
 export function responseTooLarge(address: string, limit: number): LogError {
   return new LogError(ErrorCode.TOO_LARGE, `bookie ${address} sent an answer over ${limit} bytes`, {detail: {bookie: address, limit}})
+}
+
+/** A bookie's JSON error body ({code, message, detail}) as a LogError; undefined when the body is not one. */
+export function errorFromBody(body: Buffer): LogError | undefined {
+  try {
+    const v: unknown = JSON.parse(body.toString('utf8'))
+    if (typeof v === 'object' && v !== null && typeof (v as {code?: unknown}).code === 'string') return fromJSON(v)
+  } catch {
+    // not one of ours
+  }
+  return undefined
+}
+
+/** A non-200 answer: the bookie's own error when the body carries one, else a code from the HTTP status. */
+export function httpError(address: string, status: number, body: Buffer): LogError {
+  const own = errorFromBody(body)
+  if (own) return own
+  const code = status === 502 || status === 503 || status === 504 ? ErrorCode.BOOKIE_UNAVAILABLE : ErrorCode.INTERNAL
+  return new LogError(code, `bookie ${address} answered HTTP ${status} without an error code`, {detail: {bookie: address, status}})
 }
