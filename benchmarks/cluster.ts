@@ -33,19 +33,13 @@ import {LogctlClient} from '../src/client/client.js'
 import type {WriterOptions} from '../src/client/ledger-writer.js'
 import {engineAlone, rawAppend, type EngineAloneResult, type RawAppendResult} from './lib/baselines.js'
 import {Bookies} from './lib/bookies.js'
-import {fmt1, fmt2, fmtInt, fmtPct, fmtUs, log, loadLine, machineInfo, machineLine, pickDir, reporter, retryNoisy, settle, table, toJson, verdict, type CpuShares, type Pcts} from './lib/machine.js'
+import {CELL_FLAGS, fmt1, fmt2, fmtInt, fmtPct, fmtUs, log, loadLine, machineInfo, machineLine, pickDir, reporter, retryNoisy, settle, table, toJson, verdict, type CpuShares, type Pcts} from './lib/machine.js'
 import {redisVersion, startRedis, which, xaddNode, xaddRedisBenchmark, type RedisResult} from './lib/redis.js'
 import {ledgerCell, warmUp, type AppendCellResult, type Quorum} from './lib/replicated.js'
 
 const {values: flags} = parseArgs({
   options: {
-    quick: {type: 'boolean', default: false},
-    json: {type: 'boolean', default: false},
-    dir: {type: 'string'},
-    seconds: {type: 'string'},
-    'max-entries': {type: 'string'},
-    'wait-quiet': {type: 'string'},
-    'retry-noisy': {type: 'string'},
+    ...CELL_FLAGS,
     'redis-client': {type: 'string'},
     'redis-requests': {type: 'string'},
     'no-redis': {type: 'boolean', default: false},

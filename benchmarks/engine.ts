@@ -36,25 +36,19 @@ import type {Histogram} from 'hdr-histogram-js'
 import {entryDigest} from '../src/checksum.js'
 import {channels, StorageEngine, type AddRequest, type EngineOptions} from '../src/engine/engine.js'
 import {
-  fmt1, fmt2, fmtInt, fmtSize, fmtUs, histogram, loadLine, machineInfo, machineTicks, mainThreadNs, pcts, pickDir as pickDirIn, RAM_FS, recordUs, sleep, type Pcts,
+  CELL_FLAGS, fmt1, fmt2, fmtInt, fmtSize, fmtUs, histogram, loadLine, machineInfo, machineTicks, mainThreadNs, pcts, pickDir as pickDirIn, RAM_FS, recordUs, sleep, type Pcts,
 } from './lib/machine.js'
 
 // ---- options -----------------------------------------------------------------------------------------
 
 const {values: flags} = parseArgs({
   options: {
-    quick: {type: 'boolean', default: false},
-    json: {type: 'boolean', default: false},
-    dir: {type: 'string'},
-    seconds: {type: 'string'},
-    'max-entries': {type: 'string'},
+    ...CELL_FLAGS,
     sizes: {type: 'string'},
     inflight: {type: 'string'},
     'no-baseline': {type: 'boolean', default: false},
     'no-prealloc-compare': {type: 'boolean', default: false},
     'write-cache-bytes': {type: 'string'},
-    'wait-quiet': {type: 'string'},
-    'retry-noisy': {type: 'string'},
   },
 })
 

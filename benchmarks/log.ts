@@ -35,26 +35,20 @@ import {parseArgs} from 'node:util'
 import {LogctlClient} from '../src/client/client.js'
 import type {WriterOptions} from '../src/client/ledger-writer.js'
 import {Bookies, requestDelta} from './lib/bookies.js'
-import {CpuMeter, fmt1, fmt2, fmtInt, fmtPct, fmtUs, histogram, log, loadLine, machineInfo, machineLine, median, pcts, pickDir, recordUs, reporter, retryNoisy, settle, table, toJson, verdict, type CpuShares, type Pcts} from './lib/machine.js'
+import {CELL_FLAGS, CpuMeter, fmt1, fmt2, fmtInt, fmtPct, fmtUs, histogram, log, loadLine, machineInfo, machineLine, median, pcts, pickDir, recordUs, reporter, retryNoisy, settle, table, toJson, verdict, type CpuShares, type Pcts} from './lib/machine.js'
 import {ledgerCell, logCell, warmUp, type AppendCellResult, type Quorum} from './lib/replicated.js'
 
 const {values: flags} = parseArgs({
   options: {
-    quick: {type: 'boolean', default: false},
-    json: {type: 'boolean', default: false},
-    dir: {type: 'string'},
+    ...CELL_FLAGS,
     bookies: {type: 'string'},
     rounds: {type: 'string'},
-    seconds: {type: 'string'},
-    'max-entries': {type: 'string'},
     'segment-bytes': {type: 'string'},
     'tail-seconds': {type: 'string'},
     'tail-warmup': {type: 'string'},
     rate: {type: 'string'},
     'rate-fraction': {type: 'string'},
     follower: {type: 'string'},
-    'wait-quiet': {type: 'string'},
-    'retry-noisy': {type: 'string'},
     'bookie-node-args': {type: 'string'},
     'bookie-engine': {type: 'string'},
     writer: {type: 'string'},

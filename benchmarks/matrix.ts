@@ -29,16 +29,14 @@ import {parseArgs} from 'node:util'
 import type {BenchSummary} from '../src/bench/summary.js'
 import {rawAppend, type RawAppendResult} from './lib/baselines.js'
 import {Bookies} from './lib/bookies.js'
-import {log, machineInfo, machineLine, pickDir, settle} from './lib/machine.js'
+import {BASE_FLAGS, log, machineInfo, machineLine, pickDir, settle} from './lib/machine.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const MiB = 1024 * 1024
 
 const {values: flags} = parseArgs({
   options: {
-    quick: {type: 'boolean', default: false},
-    json: {type: 'boolean', default: false},
-    seconds: {type: 'string'},
+    ...BASE_FLAGS,
     warmup: {type: 'string'},
     dir: {type: 'string'},
     out: {type: 'string'},

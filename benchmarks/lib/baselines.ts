@@ -104,20 +104,26 @@ export async function closedLoop(op: (i: number) => Promise<unknown>, o: {inFlig
   return {entries: done, seconds: (last - start) / 1000}
 }
 
-export interface EngineAloneResult {
-  kind: 'engine'
+/** What every closed-loop append cell reports (the engine alone here, ledgers and logs in replicated.ts). */
+export interface AppendFigures {
   size: number
   inFlight: number
   seconds: number
   entries: number
   entriesPerSec: number
+  /** Payload bytes confirmed (1 copy), MB/s. */
   mbPerSec: number
   us: Pcts
-  recordsPerBatch: number
-  syncUsAvg: number
   cpu: CpuShares
+  /** retryNoisy's bookkeeping: attempts made, and the disturbed ones set aside. */
   attempts?: number
   discarded?: unknown[]
+}
+
+export interface EngineAloneResult extends AppendFigures {
+  kind: 'engine'
+  recordsPerBatch: number
+  syncUsAvg: number
 }
 
 const LEDGER = 1n

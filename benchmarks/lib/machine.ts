@@ -294,3 +294,19 @@ export async function retryNoisy<T extends {cpu: CpuShares; attempts?: number; d
   if (tries.length > 1) kept.discarded = tries.filter(r => r !== kept).map(summary)
   return kept
 }
+
+/** parseArgs options every benchmark takes: --quick, --json, --seconds S. */
+export const BASE_FLAGS = {
+  quick: {type: 'boolean', default: false},
+  json: {type: 'boolean', default: false},
+  seconds: {type: 'string'},
+} as const
+
+/** ... and those of the benchmarks that run timed cells on a data directory of this disk. */
+export const CELL_FLAGS = {
+  ...BASE_FLAGS,
+  dir: {type: 'string'},
+  'max-entries': {type: 'string'},
+  'wait-quiet': {type: 'string'},
+  'retry-noisy': {type: 'string'},
+} as const

@@ -13,7 +13,7 @@
  */
 import {randomBytes} from 'node:crypto'
 import type {LogctlClient} from '../../src/client/client.js'
-import {closedLoop} from './baselines.js'
+import {closedLoop, type AppendFigures} from './baselines.js'
 import {journalDelta, requestDelta, type Bookies} from './bookies.js'
 import {CpuMeter, histogram, pcts, type CpuShares, type Pcts} from './machine.js'
 
@@ -28,27 +28,16 @@ export interface AppendCellOptions extends Quorum {
   maxEntries: number
 }
 
-export interface AppendCellResult {
+export interface AppendCellResult extends AppendFigures {
   kind: 'ledger' | 'log'
   label: string
   bookies: number
   quorum: Quorum
-  size: number
-  inFlight: number
-  seconds: number
-  entries: number
-  entriesPerSec: number
-  /** Payload bytes confirmed (1 copy), MB/s. */
-  mbPerSec: number
-  us: Pcts
-  cpu: CpuShares
   journal: {batches: number; records: number; recordsPerBatch: number; syncUsAvg: number}
   /** Requests the bookies answered during the timed part, by route (add, lac, lac-write, read, ...), summed over bookies. */
   requests: Record<string, number>
   /** Named logs: segments the log had at the end (1 = no roll during the cell). */
   segments?: number
-  attempts?: number
-  discarded?: unknown[]
 }
 
 function payloadsOf(size: number): Buffer[] {
