@@ -27,7 +27,7 @@
  */
 import {spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {closeSync, fdatasyncSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, writeSync, writevSync} from 'node:fs'
+import {closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync, writevSync} from 'node:fs'
 import {cpus} from 'node:os'
 import {join} from 'node:path'
 import {performance} from 'node:perf_hooks'

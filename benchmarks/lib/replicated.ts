@@ -15,7 +15,7 @@ import {randomBytes} from 'node:crypto'
 import type {LogctlClient} from '../../src/client/client.js'
 import {closedLoop, type AppendFigures} from './baselines.js'
 import {journalDelta, requestDelta, type Bookies} from './bookies.js'
-import {CpuMeter, histogram, pcts, type CpuShares, type Pcts} from './machine.js'
+import {CpuMeter, histogram, pcts} from './machine.js'
 
 export interface Quorum { ensembleSize: number; writeQuorum: number; ackQuorum: number }
 

@@ -89,7 +89,7 @@ export class BookieServer {
   private ids: {advertise: string; bookieId: string} | undefined
   private closing: Promise<void> | undefined
 
-  private constructor(private readonly opts: BookieServerOptions) {
+  private constructor(opts: BookieServerOptions) {
     this.engine = opts.engine
     this.logger = opts.logger ?? silent
     const limits: ServerLimits = {

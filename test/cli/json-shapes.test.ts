@@ -6,7 +6,6 @@
 // and this test fails until the example is updated. Not run: `standalone` (it runs until stopped) and
 // `read --follow`.
 import t, {type Test} from 'tap'
-import {spawn} from 'node:child_process'
 import {closeSync, cpSync, openSync, readFileSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 import {Config} from '@oclif/core'

@@ -5,7 +5,6 @@
 // an existing log (9).
 import t, {type Test} from 'tap'
 import {spawn} from 'node:child_process'
-import {createInterface} from 'node:readline'
 import {LogctlClient} from '../../src/client/client.js'
 import type {LogEntry} from '../../src/client/log.js'
 import {Cluster} from '../helpers/cluster.js'
