@@ -121,13 +121,12 @@ export class Compactor {
       const rec: JournalRecord = {
         type: h.type, flags: h.flags | RecordFlag.COMPACTED, digest: h.digest, ledgerId: h.ledgerId, entryId: h.entryId,
         lac: h.lac, payloadLen: h.payloadLen, stored: item.stored,
-        onDurable: loc => {
-          if (h.type !== RecordType.ENTRY) return
-          const cur = state.ledgers.get(h.ledgerId)?.get(Number(h.entryId))
-          if (cur && cur.segmentId === segmentId && cur.offset === from) state.apply(h, loc)
-        },
       }
-      inflight.push(journal.append(rec))
+      inflight.push(journal.append(rec, placed => {
+        if (h.type !== RecordType.ENTRY) return
+        const cur = state.ledgers.get(h.ledgerId)?.get(Number(h.entryId))
+        if (cur && cur.segmentId === segmentId && cur.offset === from) state.apply(h, placed)
+      }))
       inflightBytes += item.length
       copied += item.length
       if (inflightBytes >= MAX_COPY_IN_FLIGHT || ++n % 256 === 0) {

@@ -17,7 +17,7 @@ import {checksumError, decodePayload, maybeCompress, payloadMatches} from './cod
 import {CodecPool} from './codec-pool.js'
 import {Compactor, type CompactionResult} from './compactor.js'
 import {checkRecordHeader, FORMAT_VERSION, HARD_MAX_PAYLOAD, RECORD_HEADER_BYTES, RecordFlag, RecordType, recordBytes, segmentFileName, storedLength, type RecordHeader} from './format.js'
-import {Journal, type JournalRecord, type JournalStats, type Location} from './journal.js'
+import {Journal, type JournalRecord, type JournalStats, type Location, type Placed} from './journal.js'
 import {acquireLock} from './lock.js'
 import {checkFormatMarker, replay, type StorageProblem} from './replay.js'
 import type {LedgerIndex} from './ledger-index.js'
@@ -423,16 +423,16 @@ export class StorageEngine {
       bytes += b
     }
     groups.push(group)
-    await Promise.all(groups.map(g => this.journal.appendGroup(g, () => this.applyGroup(g)).then(
+    await Promise.all(groups.map(g => this.journal.appendGroup(g, placed => this.applyGroup(placed)).then(
       () => this.afterGroup(g),
       err => { for (const rec of g) rec.error = asLogError(err) },
     )))
   }
 
   /** The group is durable: into the index, before any promise settles (what a checkpoint snapshots). */
-  private applyGroup(g: AddRecord[]): void {
+  private applyGroup(g: Array<Placed<AddRecord>>): void {
     for (const rec of g) {
-      if (!this.state.apply(rec, rec as Required<AddRecord>)) {
+      if (!this.state.apply(rec, rec)) {
         rec.error = new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${rec.ledgerId} was deleted`, {detail: {ledgerId: String(rec.ledgerId)}})
       }
     }
@@ -631,7 +631,7 @@ export class StorageEngine {
     l.fenced = true // refuse new ordinary adds at once, before the record is durable
     if (!already) {
       if (this.readOnlyError) throw new LogError(ErrorCode.READ_ONLY, `cannot record the fence: ${this.readOnlyError.message}`)
-      await this.journal.append(this.controlRecord(RecordType.FENCE, ledgerId))
+      await this.appendControl(RecordType.FENCE, ledgerId)
     } else {
       await Promise.all(this.allPending())
     }
@@ -650,16 +650,13 @@ export class StorageEngine {
     const set = this.waiters.get(ledgerId)
     if (set) for (const w of set) { clearTimeout(w.timer); w.resolve(-1n) }
     this.waiters.delete(ledgerId)
-    await this.journal.append(this.controlRecord(RecordType.DELETE, ledgerId))
+    await this.appendControl(RecordType.DELETE, ledgerId)
   }
 
-  /** A FENCE or DELETE record; applied to the state the moment it is durable. */
-  private controlRecord(type: RecordType, ledgerId: bigint): JournalRecord {
-    const rec: JournalRecord = {
-      type, flags: 0, digest: 0, ledgerId, entryId: 0n, lac: -1n, payloadLen: 0, stored: Buffer.alloc(0),
-      onDurable: loc => { this.state.apply(rec, loc) },
-    }
-    return rec
+  /** Journal a FENCE or DELETE record; applied to the state the moment it is durable. */
+  private appendControl(type: RecordType, ledgerId: bigint): Promise<void> {
+    const rec: JournalRecord = {type, flags: 0, digest: 0, ledgerId, entryId: 0n, lac: -1n, payloadLen: 0, stored: Buffer.alloc(0)}
+    return this.journal.append(rec, placed => { this.state.apply(placed, placed) })
   }
 
   // ---- maintenance -----------------------------------------------------------------------------------

@@ -26,12 +26,6 @@ export interface JournalRecord {
   payloadLen: number
   /** What is stored after the header: the payload, possibly LZ4-compressed; empty for FENCE/DELETE. */
   stored: Uint8Array
-  /**
-   * Called synchronously when the record's batch is durable, before any promise settles, so that the
-   * engine's index always matches the journal head at every turn of the event loop (what a checkpoint
-   * snapshots).
-   */
-  onDurable?: (loc: Location) => void
   /** Where the record went, set by the journal when its batch is cut (final once the batch is durable). */
   segmentId?: number
   offset?: number
@@ -45,6 +39,9 @@ export interface Location {
   /** Record bytes on disk, header and padding included. */
   length: number
 }
+
+/** A record whose batch was cut: where it went is set on it. */
+export type Placed<R extends JournalRecord = JournalRecord> = R & Location
 
 export interface JournalOptions {
   dir: string
@@ -80,7 +77,10 @@ export interface JournalEvents {
 interface Pending {
   recs: JournalRecord[]
   bytes: number
-  /** Called synchronously when durable, after every record's own onDurable, before any promise settles. */
+  /**
+   * Called synchronously when the batch is durable, before any promise settles, so that the engine's index
+   * always matches the journal head at every turn of the event loop (what a checkpoint snapshots).
+   */
   onDurable: (() => void) | undefined
   resolve: () => void
   reject: (err: Error) => void
@@ -161,10 +161,9 @@ export class Journal {
     return this.inFlight === undefined && this.queue.length === 0
   }
 
-  /** Append one record; resolves with its location once durable. */
-  async append(rec: JournalRecord): Promise<Location> {
-    await this.appendGroup([rec])
-    return {segmentId: rec.segmentId!, offset: rec.offset!, length: rec.length!}
+  /** Append one record; `onDurable` (as for appendGroup) gets it with its location. */
+  append<R extends JournalRecord>(rec: R, onDurable?: (rec: Placed<R>) => void): Promise<void> {
+    return this.appendGroup([rec], onDurable && (recs => onDurable(recs[0]!)))
   }
 
   /**
@@ -172,13 +171,14 @@ export class Journal {
    * them, settled once they are durable; each record's location is set on it (segmentId, offset, length).
    * A group larger than maxBatchBytes is written alone.
    */
-  appendGroup(recs: JournalRecord[], onDurable?: () => void): Promise<void> {
+  appendGroup<R extends JournalRecord>(recs: R[], onDurable?: (placed: Array<Placed<R>>) => void): Promise<void> {
     if (this.closed || this.closing) return Promise.reject(new LogError(ErrorCode.CLOSED, 'the journal is closed'))
     if (this.fatal) return Promise.reject(this.fatal)
     return new Promise<void>((resolve, reject) => {
       let bytes = 0
       for (const r of recs) bytes += recordBytes(r.stored.length)
-      this.queue.push({recs, bytes, onDurable, resolve, reject})
+      // flush() places every record before the batch is written, so by the time this runs they are Placed.
+      this.queue.push({recs, bytes, onDurable: onDurable && (() => onDurable(recs as Array<Placed<R>>)), resolve, reject})
       this.queuedBytes += bytes
       this.queuedRecords += recs.length
       this.stats.queueDepth = this.queuedRecords
@@ -255,10 +255,7 @@ export class Journal {
         this.events.onSealed?.(this.segmentId, this.position)
         this.segmentId = batch.segmentId
       }
-      for (const p of batch.items) {
-        for (const r of p.recs) r.onDurable?.({segmentId: r.segmentId!, offset: r.offset!, length: r.length!})
-        p.onDurable?.()
-      }
+      for (const p of batch.items) p.onDurable?.()
       this.position = batch.position + batch.bytes
       for (const p of batch.items) p.resolve()
       const s = this.stats
