@@ -140,6 +140,11 @@ export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.values(ErrorCode).includes(code as ErrorCode)
 }
 
+/** Any thrown value as a LogError: a LogError as is, anything else INTERNAL (keeping it as the cause). */
+export function asLogError(err: unknown): LogError {
+  return isLogError(err) ? (err as LogError) : new LogError(ErrorCode.INTERNAL, (err as Error)?.message ?? String(err), {cause: err})
+}
+
 /** Rebuild a LogError from its JSON form (as sent by a bookie). Unknown codes become INTERNAL. */
 export function fromJSON(body: unknown): LogError {
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>

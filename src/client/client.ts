@@ -3,13 +3,13 @@
  * hands out ledger writers and readers.
  */
 import {defaultMetadataUrl} from '../config.js'
-import {ErrorCode, LogError, isLogError} from '../errors.js'
+import {ErrorCode, LogError, asLogError, isLogError} from '../errors.js'
 import * as ids from '../ids.js'
 import {openMetadataStore} from '../meta/open.js'
 import type {BookieStatus, Compression, LedgerMetadata, ListLedgersOptions, MetadataStore} from '../meta/store.js'
 import {BookiePool} from './bookies.js'
 import {LedgerReader, type ReadOptions} from './ledger-reader.js'
-import {LedgerWriter, MAX_ENSEMBLE_SIZE, asLogError, type WriterOptions} from './ledger-writer.js'
+import {LedgerWriter, MAX_ENSEMBLE_SIZE, type WriterOptions} from './ledger-writer.js'
 import {Log} from './log-handle.js'
 import {DEFAULT_LOG_CONFIG, LogStore, type LogConfig, type LogMeta} from './log-meta.js'
 import {recoverLedger} from './recovery.js'
@@ -107,7 +107,7 @@ export class LogctlClient {
       try {
         await (await this.pool.client(b)).deleteLedger(id)
       } catch (err) {
-        const e = isLogError(err) ? err : asLogError(err)
+        const e = asLogError(err)
         if (e.code !== ErrorCode.NO_SUCH_LEDGER) unreached.push(b)
       }
     }))

@@ -6,13 +6,17 @@
  * write set. follow() tails an open ledger by long-polling the LAC.
  */
 import {entryDigest} from '../checksum.js'
-import {ErrorCode, LogError} from '../errors.js'
+import {ErrorCode, LogError, asLogError} from '../errors.js'
 import * as ids from '../ids.js'
 import type {LedgerMetadata, MetadataStore, Versioned} from '../meta/store.js'
 import type {ReadEntry} from '../net/bookie-client.js'
 import type {BookiePool} from './bookies.js'
-import {asLogError} from './ledger-writer.js'
 import {bookiesFor, ensembleFor} from './quorum.js'
+
+/** Entries per range request, unless ReadOptions.chunkEntries says otherwise. */
+const DEFAULT_CHUNK_ENTRIES = 256
+/** Bytes per range or tail answer at most, unless ReadOptions.maxBytes says otherwise. */
+const DEFAULT_READ_MAX_BYTES = 4 * 1024 * 1024
 
 /** While the LAC keeps moving, a follower re-reads the ledger's metadata at most this often (to notice a close or an ensemble change). */
 const META_REREAD_MS = 200
@@ -100,7 +104,7 @@ export class LedgerReader {
     if (to > this.lastConfirmed) {
       throw new LogError(ErrorCode.OUT_OF_RANGE, `entry ${to} is beyond the last confirmed entry ${this.lastConfirmed} of ledger ${this.ledgerId}`, {detail: {lastConfirmed: String(this.lastConfirmed)}})
     }
-    const chunk = BigInt(this.o.chunkEntries ?? 256)
+    const chunk = BigInt(this.o.chunkEntries ?? DEFAULT_CHUNK_ENTRIES)
     const out: ReadEntry[] = []
     for (let start = from; start <= to; start += chunk) {
       const end = start + chunk - 1n < to ? start + chunk - 1n : to
@@ -148,7 +152,7 @@ export class LedgerReader {
       const upTo = next && next.firstEntryId - 1n < end ? next.firstEntryId - 1n : end
       let returned: ReadEntry[] = []
       try {
-        returned = await (await this.pool.client(bookie)).readEntries(this.ledgerId, lowest, upTo, {maxBytes: this.o.maxBytes ?? 4 * 1024 * 1024})
+        returned = await (await this.pool.client(bookie)).readEntries(this.ledgerId, lowest, upTo, {maxBytes: this.o.maxBytes ?? DEFAULT_READ_MAX_BYTES})
       } catch (err) {
         const e = asLogError(err)
         triedFor(lowest).add(bookie)
@@ -185,7 +189,7 @@ export class LedgerReader {
    */
   async *follow(opts: FollowOptions = {}): AsyncGenerator<ReadEntry> {
     let next = opts.from ?? 0n
-    const chunk = BigInt(this.o.chunkEntries ?? 256)
+    const chunk = BigInt(this.o.chunkEntries ?? DEFAULT_CHUNK_ENTRIES)
     while (!opts.signal?.aborted) {
       if (opts.to !== undefined && next > opts.to) return
       const lc = this.lastConfirmed
@@ -237,7 +241,7 @@ export class LedgerReader {
     try {
       // A bookie that does not answer within a second of its wait (stopped, overloaded) is given up on for
       // this round: the general path asks every bookie and takes the first answer.
-      got = await (await this.pool.client(bookie)).readTail(this.ledgerId, next, waitMs, {maxBytes: this.o.maxBytes ?? 4 * 1024 * 1024, timeoutMs: waitMs + 1000})
+      got = await (await this.pool.client(bookie)).readTail(this.ledgerId, next, waitMs, {maxBytes: this.o.maxBytes ?? DEFAULT_READ_MAX_BYTES, timeoutMs: waitMs + 1000})
     } catch {
       this.tailBookie++ // try another bookie next time; this time, the general path
       return undefined

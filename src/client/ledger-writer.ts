@@ -12,7 +12,7 @@
  * bookie, or a metadata CAS that finds the ledger no longer OPEN, ends the writer: recovery has begun.
  */
 import {entryDigest} from '../checksum.js'
-import {ErrorCode, LogError, isLogError} from '../errors.js'
+import {ErrorCode, LogError, asLogError, isLogError} from '../errors.js'
 import type {LedgerMetadata, MetadataStore, Versioned} from '../meta/store.js'
 import type {AddFrame, AddResult} from '../net/bookie-client.js'
 import type {BookiePool} from './bookies.js'
@@ -415,8 +415,4 @@ export class LedgerWriter {
     })()
     return this.closed
   }
-}
-
-export function asLogError(err: unknown): LogError {
-  return isLogError(err) ? err : new LogError(ErrorCode.INTERNAL, (err as Error)?.message ?? String(err), {cause: err})
 }

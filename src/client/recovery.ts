@@ -10,12 +10,11 @@
  *   4. CAS the metadata to CLOSED with that last entry id. If another recoverer closed it first, its answer
  *      stands (every reader then sees the same last entry).
  */
-import {ErrorCode, LogError, isLogError} from '../errors.js'
+import {ErrorCode, LogError, asLogError, isLogError} from '../errors.js'
 import type {LedgerMetadata, MetadataStore, Versioned} from '../meta/store.js'
 import type {ReadEntry} from '../net/bookie-client.js'
 import type {BookiePool} from './bookies.js'
 import {entryDigest} from '../checksum.js'
-import {asLogError} from './ledger-writer.js'
 import {bookiesFor, ensembleCoverage, quorumCoverage} from './quorum.js'
 
 async function casLoop(store: MetadataStore, id: bigint, change: (m: Versioned<LedgerMetadata>) => LedgerMetadata | undefined): Promise<Versioned<LedgerMetadata>> {

@@ -10,7 +10,7 @@ import {mkdirSync, statfsSync} from 'node:fs'
 import {open as openFile, type FileHandle} from 'node:fs/promises'
 import {join} from 'node:path'
 import {entryDigest, nativeCrcLoaded} from '../checksum.js'
-import {ErrorCode, LogError, isLogError} from '../errors.js'
+import {ErrorCode, LogError, asLogError} from '../errors.js'
 import * as ids from '../ids.js'
 import {encodeCheckpoint, writeCheckpoint} from './checkpoint.js'
 import {checksumError, decodePayload, maybeCompress, payloadMatches} from './codec.js'
@@ -788,8 +788,4 @@ export class StorageEngine {
     })()
     return this.closing
   }
-}
-
-function asLogError(err: unknown): LogError {
-  return isLogError(err) ? (err as LogError) : new LogError(ErrorCode.INTERNAL, (err as Error)?.message ?? String(err), {cause: err})
 }

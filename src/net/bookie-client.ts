@@ -136,11 +136,8 @@ class HttpBookieClient implements BookieClient {
       const q = `from=${from}&to=${to}${opts.maxBytes === undefined ? '' : `&maxBytes=${opts.maxBytes}`}`
       const res = await this.call('GET', `/v1/ledgers/${ledgerId}/entries?${q}`)
       const page = decodeEntries(res.body, this.maxResponseBytes)
-      for (const e of page) {
-        if (e.ledgerId !== ledgerId || e.entryId < from || e.entryId > to) throw badAnswer(this.address, `entry ${e.ledgerId}/${e.entryId} is outside ${ledgerId}/${from}..${to}`)
-        from = e.entryId + 1n // strictly ascending, or the next check fails
-        out.push(e)
-      }
+      from = this.checkAscending(page, ledgerId, from, to)
+      out.push(...page)
       const next = res.headers[NEXT_HEADER]
       if (opts.maxBytes !== undefined || page.length === 0 || typeof next !== 'string') return out
       if (!/^\d{1,16}$/.test(next) || BigInt(next) !== from || from > to) throw badAnswer(this.address, `bad ${NEXT_HEADER} ${JSON.stringify(next)}`)
@@ -163,12 +160,18 @@ class HttpBookieClient implements BookieClient {
       throw badAnswer(this.address, `bad ${LAC_HEADER} ${JSON.stringify(header)}`)
     }
     const entries = decodeEntries(res.body, this.maxResponseBytes)
+    this.checkAscending(entries, ledgerId, from, lac)
+    return {entries, lac}
+  }
+
+  /** An answer's entries must be of the ledger, strictly ascending, within [from, to]; returns the id after the last. */
+  private checkAscending(entries: ReadEntry[], ledgerId: bigint, from: bigint, to: bigint): bigint {
     let next = from
     for (const e of entries) {
-      if (e.ledgerId !== ledgerId || e.entryId < next || e.entryId > lac) throw badAnswer(this.address, `tail entry ${e.ledgerId}/${e.entryId} is outside ${ledgerId}/${next}..${lac}`)
-      next = e.entryId + 1n // strictly ascending
+      if (e.ledgerId !== ledgerId || e.entryId < next || e.entryId > to) throw badAnswer(this.address, `entry ${e.ledgerId}/${e.entryId} is outside ${ledgerId}/${next}..${to}`)
+      next = e.entryId + 1n
     }
-    return {entries, lac}
+    return next
   }
 
   async readLac(ledgerIdIn: bigint, after: bigint, waitMs: number): Promise<{lac: bigint; lastEntryId: bigint}> {

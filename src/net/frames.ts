@@ -336,9 +336,14 @@ export class FrameDecoder<T> {
     try {
       this.consume(chunk)
     } catch (err) {
-      this.failed = isLogError(err) ? err : badFrame(`undecodable ${this.spec.name} message: ${(err as Error).message}`)
-      throw this.failed
+      throw this.failWith(err)
     }
+  }
+
+  /** The decoder fails for good with `err` (anything not a LogError is a broken message). */
+  private failWith(err: unknown): LogError {
+    this.failed = isLogError(err) ? err : badFrame(`undecodable ${this.spec.name} message: ${(err as Error).message}`)
+    return this.failed
   }
 
   private consume(chunk: Buffer): void {
@@ -474,8 +479,7 @@ export class FrameDecoder<T> {
       const items = this.blobStarts.map((start, i) => this.spec.build(body, start - hb, body.subarray(start, start + this.blobLengths[i]!)))
       return {items, body, owned}
     } catch (err) {
-      this.failed = isLogError(err) ? err : badFrame(`undecodable ${this.spec.name} message: ${(err as Error).message}`)
-      throw this.failed
+      throw this.failWith(err)
     }
   }
 }

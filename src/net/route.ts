@@ -4,7 +4,7 @@
  */
 import http2, {type IncomingHttpHeaders, type ServerHttp2Stream} from 'node:http2'
 import type {StorageEngine} from '../engine/engine.js'
-import {ErrorCode, LogError, WIRE_STATUS, isLogError} from '../errors.js'
+import {ErrorCode, LogError, WIRE_STATUS, asLogError} from '../errors.js'
 import {FRAMES_TYPE, jsonStringify} from './frames.js'
 import type {BookieMetrics} from './metrics.js'
 
@@ -66,10 +66,6 @@ export interface Route {
   handle(req: RouteRequest): Promise<Reply | undefined>
 }
 
-export function asLogError(err: unknown): LogError {
-  if (isLogError(err)) return err as LogError
-  return new LogError(ErrorCode.INTERNAL, (err as Error)?.message ?? String(err), {cause: err})
-}
 
 /**
  * A closed engine means the bookie is going away: tell the client so in a form it retries elsewhere

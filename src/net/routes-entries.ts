@@ -1,13 +1,13 @@
 /**
  * The data path: batched adds (POST /v1/entries) and range reads (GET /v1/ledgers/{id}/entries).
  */
-import type {AddRequest} from '../engine/engine.js'
-import {ErrorCode, LogError, WIRE_STATUS} from '../errors.js'
+import type {AddRequest, StoredEntry} from '../engine/engine.js'
+import {ErrorCode, LogError} from '../errors.js'
 import * as ids from '../ids.js'
 import {readBody} from './body.js'
 import {EnvelopeReader, FATAL_REQUEST_ID, RequestStatus, STREAM_TYPE, envelope, type Envelope} from './envelope.js'
-import {HEADER_BYTES, LAC_HEADER, NEXT_HEADER, addBatchDecoder, encodeAddResults, encodeEntries, jsonStringify, type AddOutcome} from './frames.js'
-import {asLogError, forWire, framesReply, intIn, param, stopUploadAfterAnswer, type Reply, type Route, type RouteRequest, type ServerContext} from './route.js'
+import {HEADER_BYTES, LAC_HEADER, NEXT_HEADER, addBatchDecoder, encodeAddResults, encodeEntries, type AddOutcome} from './frames.js'
+import {errorReply, forWire, framesReply, intIn, param, stopUploadAfterAnswer, type Reply, type Route, type RouteRequest, type ServerContext} from './route.js'
 import {positions, waitForLac} from './routes-ledgers.js'
 
 export function entryRoutes(ctx: ServerContext): Route[] {
@@ -79,9 +79,9 @@ function addStream(ctx: ServerContext, req: RouteRequest): Promise<undefined> {
       if (!over && !stream.destroyed && !stream.writableEnded) stream.write(envelope(requestId, body, status))
     }
     const refuse = (requestId: number, err: unknown): void => {
-      const e = forWire(asLogError(err))
-      ctx.metrics.request('add', WIRE_STATUS[e.code] ?? 500, 0)
-      write(requestId, RequestStatus.REFUSED, Buffer.from(jsonStringify(e.toJSON())))
+      const r = errorReply(err) // what a request of its own would have been answered
+      ctx.metrics.request('add', r.status, 0)
+      write(requestId, RequestStatus.REFUSED, Buffer.from(r.body))
     }
     const finish = (): void => {
       if (over) return
@@ -163,9 +163,7 @@ async function readEntries(ctx: ServerContext, req: RouteRequest): Promise<Reply
   const maxBytes = param(req.query, 'maxBytes', intIn('maxBytes', 1, ctx.limits.maxReadBytes), ctx.limits.maxReadBytes)
   const maxEntries = param(req.query, 'maxEntries', intIn('maxEntries', 1, ctx.limits.maxReadEntries), ctx.limits.maxReadEntries)
   const entries = await ctx.engine.readRange(ledgerId, from, to, {maxBytes, maxEntries})
-  let bytes = 0
-  for (const e of entries) bytes += e.payload.length
-  ctx.metrics.read(entries.length, bytes)
+  countRead(ctx, entries)
   const last = entries.at(-1)?.entryId
   // Without a cut, nothing held lies in (last, to]; the ledger's last entry id tells whether there may be.
   const more = last !== undefined && last < to && last < ctx.engine.ledger(ledgerId).lastEntryId
@@ -186,8 +184,13 @@ async function readTail(ctx: ServerContext, req: RouteRequest): Promise<Reply> {
   await waitForLac(ctx, req, ledgerId, from - 1n, waitMs)
   const lac = positions(ctx, ledgerId).lac
   const entries = lac >= from ? await ctx.engine.readRange(ledgerId, from, lac, {maxBytes, maxEntries: ctx.limits.maxReadEntries}) : []
+  countRead(ctx, entries)
+  return framesReply(encodeEntries(entries), {[LAC_HEADER]: String(lac)})
+}
+
+/** Read metrics: entries and payload bytes answered. */
+function countRead(ctx: ServerContext, entries: readonly StoredEntry[]): void {
   let bytes = 0
   for (const e of entries) bytes += e.payload.length
   ctx.metrics.read(entries.length, bytes)
-  return framesReply(encodeEntries(entries), {[LAC_HEADER]: String(lac)})
 }
