@@ -26,14 +26,15 @@ function contentLength(req: RouteRequest): number | undefined {
 
 /**
  * One request's adds go to engine.addBatch together: each gets its own outcome, in request order. A body
- * the decoder had to concatenate owns its ArrayBuffer and is handed over as `transfer`, so a large batch
- * verifies its CRCs on the engine's codec pool without a copy. Adds are idempotent (same ledger, entry and
+ * large enough for the engine's codec pool (verifyOffloadBytes) is joined into one buffer that owns its
+ * ArrayBuffer and is handed over as `transfer`, so its CRCs are verified there without a copy; a smaller
+ * one is decoded as views of the chunks it came in (add streams do the same per message). Adds are idempotent (same ledger, entry and
  * digest = the same answer), which is what makes client retries (undici's `idempotent: true`) safe.
  */
 async function addEntries(ctx: ServerContext, req: RouteRequest): Promise<Reply> {
   const recoveryAll = req.query.get('recovery') === '1'
   const expected = contentLength(req)
-  const decoder = addBatchDecoder(expected === undefined ? {maxBytes: ctx.limits.maxBodyBytes} : {maxBytes: ctx.limits.maxBodyBytes, expectedBytes: expected})
+  const decoder = addBatchDecoder({maxBytes: ctx.limits.maxBodyBytes, joinFrom: ctx.engine.verifyOffloadBytes, ...(expected === undefined ? {} : {expectedBytes: expected})})
   const {items, body, owned} = await readBody(req.stream, decoder, ctx.limits.bodyTimeoutMs)
   const reqs: AddRequest[] = recoveryAll ? items.map(it => ({...it, recovery: true})) : items
   return framesReply(await storeBatch(ctx, reqs, body, owned))
@@ -111,7 +112,6 @@ function addStream(ctx: ServerContext, req: RouteRequest): Promise<undefined> {
       inflight++
       void (async () => {
         try {
-          // Joined into one buffer only when large enough for the engine to verify it on its codec pool.
           const decoder = addBatchDecoder({maxBytes: limits.maxBodyBytes, expectedBytes: m.length, joinFrom: ctx.engine.verifyOffloadBytes})
           for (const part of m.parts) decoder.push(part)
           const {items, body, owned} = decoder.end()
