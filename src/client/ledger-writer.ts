@@ -51,6 +51,13 @@ interface PendingAdd extends AddFrame {
   reject: (err: Error) => void
 }
 
+/** An append waiting for room in the window. */
+interface Waiting {
+  payload: Buffer
+  resolve: (id: bigint) => void
+  reject: (err: Error) => void
+}
+
 /** Ensembles are at most this large: acks and queues are tracked as bits of a 32-bit integer per entry. */
 export const MAX_ENSEMBLE_SIZE = 32
 
@@ -77,15 +84,15 @@ export class LedgerWriter {
   private ensembleChanges = 0
   private failed: LogError | undefined
   private closed: Promise<{lastEntryId: bigint; length: bigint}> | undefined
-  private readonly spaceWaiters: Array<() => void> = []
+  /** Appends waiting for room in the window, first come first served; [waitingHead, length) are waiting. */
+  private waiting: Array<Waiting | undefined> = []
+  private waitingHead = 0
   private drainWaiters: Array<() => void> = []
   /** Highest LAC the bookies were told, piggybacked on an entry or sent explicitly. */
   private lacCarried = -1n
   private lacTimer: NodeJS.Timeout | undefined
   /** lastPushed when the explicit-LAC timer was armed. */
   private pushedAtArm = -1n
-  private admission: Promise<void> = Promise.resolve()
-  private admitting = 0
 
   constructor(meta: Versioned<LedgerMetadata>, store: MetadataStore, pool: BookiePool, opts: WriterOptions = {}) {
     if (meta.value.ensembleSize > MAX_ENSEMBLE_SIZE) {
@@ -126,48 +133,32 @@ export class LedgerWriter {
     if (this.failed) return Promise.reject(this.failed)
     // Admission is first come, first served: ids follow the order of append() calls even when callers
     // wait for room in the window (a log layer stamps per-entry headers in call order). With room and
-    // nobody waiting, the id is assigned at once, in this call.
-    if (this.admitting > 0 || !this.hasSpace(payload.length)) return this.appendWhenAdmitted(payload)
-    return this.push(payload)
+    // nobody waiting, the id is assigned at once, in this call; otherwise the append waits in a queue,
+    // and every append that fits when confirmations make room is admitted in that same turn (one request).
+    return new Promise<bigint>((resolve, reject) => {
+      if (this.waitingHead < this.waiting.length || !this.hasSpace(payload.length)) this.waiting.push({payload, resolve, reject})
+      else this.push(payload, resolve, reject)
+    })
   }
 
-  private async appendWhenAdmitted(payload: Buffer): Promise<bigint> {
-    this.admitting++
-    const turn = this.admission.then(() => this.waitForSpace(payload.length))
-    this.admission = turn.catch(() => undefined)
-    try {
-      await turn
-    } finally {
-      this.admitting--
-    }
-    if (this.failed) throw this.failed
-    return this.push(payload)
-  }
-
-  /** Assign the next id and queue the entry for its write set; resolves once confirmed. */
-  private push(payload: Buffer): Promise<bigint> {
+  /** Assign the next id and queue the entry for its write set; `resolve` once confirmed. */
+  private push(payload: Buffer, resolve: (id: bigint) => void, reject: (err: Error) => void): void {
     const entryId = ++this.lastPushed
     const lac = this.lac
     if (lac > this.lacCarried) this.lacCarried = lac
     const digest = entryDigest(this.ledgerId, entryId, lac, payload)
     const compress = this.meta.value.compression === 'lz4'
-    return new Promise<bigint>((resolve, reject) => {
-      const p: PendingAdd = {ledgerId: this.ledgerId, entryId, lac, payload, digest, compress, acked: 0, acks: 0, queued: 0, resolve, reject}
-      this.pending.push(p)
-      this.pendingBytes += payload.length
-      const {ensembleSize: e, writeQuorum: qw} = this.meta.value
-      const first = writeSetStart(entryId, e) // writeSet() without its array: this runs for every entry
-      for (let i = 0; i < qw; i++) this.queue((first + i) % e, p)
-      this.scheduleFlush()
-    })
+    const p: PendingAdd = {ledgerId: this.ledgerId, entryId, lac, payload, digest, compress, acked: 0, acks: 0, queued: 0, resolve, reject}
+    this.pending.push(p)
+    this.pendingBytes += payload.length
+    const {ensembleSize: e, writeQuorum: qw} = this.meta.value
+    const first = writeSetStart(entryId, e) // writeSet() without its array: this runs for every entry
+    for (let i = 0; i < qw; i++) this.queue((first + i) % e, p)
+    this.scheduleFlush()
   }
 
   private hasSpace(bytes: number): boolean {
     return this.pending.length < this.o.maxPendingEntries && (this.pending.length === 0 || this.pendingBytes + bytes <= this.o.maxPendingBytes)
-  }
-
-  private async waitForSpace(bytes: number): Promise<void> {
-    while (!this.failed && !this.hasSpace(bytes)) await new Promise<void>(resolve => this.spaceWaiters.push(resolve))
   }
 
   private queue(pos: number, p: PendingAdd): void {
@@ -270,7 +261,7 @@ export class LedgerWriter {
     this.lac = done[n - 1]!.entryId
     for (const p of done) p.resolve(p.entryId)
     if (this.lac > this.lacCarried && this.o.explicitLacMs > 0 && !this.lacTimer) this.armLac()
-    this.wakeSpace()
+    this.admitWaiting()
     if (this.pending.length === 0) this.wakeDrain()
   }
 
@@ -376,12 +367,27 @@ export class LedgerWriter {
     this.pendingBytes = 0
     this.outbox.clear()
     for (const p of pending) p.reject(err)
-    this.wakeSpace()
+    this.admitWaiting()
     this.wakeDrain()
   }
 
-  private wakeSpace(): void {
-    for (const w of this.spaceWaiters.splice(0)) w()
+  /** Room in the window (or a failure): admit waiting appends in order while they fit (or reject them all). */
+  private admitWaiting(): void {
+    const w = this.waiting
+    while (this.waitingHead < w.length) {
+      const next = w[this.waitingHead]!
+      if (this.failed) next.reject(this.failed)
+      else if (this.hasSpace(next.payload.length)) this.push(next.payload, next.resolve, next.reject)
+      else break
+      w[this.waitingHead++] = undefined
+    }
+    if (this.waitingHead === w.length) {
+      this.waiting = []
+      this.waitingHead = 0
+    } else if (this.waitingHead >= 4096 && this.waitingHead * 2 >= w.length) {
+      this.waiting = w.slice(this.waitingHead)
+      this.waitingHead = 0
+    }
   }
 
   private wakeDrain(): void {
@@ -394,8 +400,9 @@ export class LedgerWriter {
    */
   close(): Promise<{lastEntryId: bigint; length: bigint}> {
     this.closed ??= (async () => {
-      await this.admission // appends called before close() are still admitted and confirmed
-      while (this.pending.length > 0 && !this.failed) await new Promise<void>(resolve => this.drainWaiters.push(resolve))
+      // Appends called before close() are still admitted (waiting ones enter as confirmations make room)
+      // and confirmed.
+      while ((this.pending.length > 0 || this.waitingHead < this.waiting.length) && !this.failed) await new Promise<void>(resolve => this.drainWaiters.push(resolve))
       await this.changes.catch(() => undefined)
       if (this.failed) throw this.failed
       for (let attempt = 0; ; attempt++) {

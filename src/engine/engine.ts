@@ -357,6 +357,7 @@ export class StorageEngine {
         out[i] = asLogError(err)
       }
     }
+    this.raiseLacs(fresh)
     try {
       if (fresh.length > 0) await this.write(fresh)
     } finally {
@@ -372,6 +373,52 @@ export class StorageEngine {
     }
     if (joins.length > 0) await Promise.all(joins)
     return out
+  }
+
+  /**
+   * The LACs that admitted adds carry count as soon as the adds arrive, before their own journal sync (as
+   * in BookKeeper, where LAC watchers are told when the entry reaches ledger storage): a LAC only names
+   * entries the writer already had acknowledged by Qa bookies, so it is true whether or not this add ever
+   * becomes durable here. A follower's long poll then answers one journal sync earlier. The entries up to
+   * it that this bookie has received but not yet made durable are waited for by reads (settled()).
+   */
+  private raiseLacs(fresh: readonly AddRecord[]): void {
+    let ledger: bigint | undefined
+    let lac = -1n
+    for (const rec of fresh) {
+      if (rec.ledgerId !== ledger) {
+        if (ledger !== undefined) this.raiseLac(ledger, Number(lac))
+        ledger = rec.ledgerId
+        lac = rec.lac
+      } else if (rec.lac > lac) {
+        lac = rec.lac
+      }
+    }
+    if (ledger !== undefined) this.raiseLac(ledger, Number(lac))
+  }
+
+  private raiseLac(ledgerId: bigint, lac: number): void {
+    if (lac < 0) return
+    const l = this.state.ledgerFor(ledgerId)
+    if (lac > l.lac) {
+      l.lac = lac
+      this.notifyLac(ledgerId)
+    }
+  }
+
+  /**
+   * Resolves once no add of an entry in [from, to] of the ledger is still on its way to the journal: each is
+   * then held (or failed). Reads wait for them so that entries up to a LAC raised on arrival are answered.
+   */
+  private settled(ledgerId: bigint, from: number, to: number): Promise<unknown> | undefined {
+    const m = this.pending.get(ledgerId)
+    if (!m) return undefined
+    const waits = new Set<Promise<void>>()
+    let last: Promise<void> | undefined
+    for (const [n, p] of m) {
+      if (n >= from && n <= to && p.done !== last) waits.add((last = p.done))
+    }
+    return waits.size > 0 ? Promise.all(waits) : undefined
   }
 
   /** Check one request and turn it into the journal record that will carry it. */
@@ -477,9 +524,16 @@ export class StorageEngine {
     return l
   }
 
+  /** One entry; an add of it that is on its way to the journal is waited for (see raiseLacs). */
   async read(ledgerIdIn: bigint, entryIdIn: bigint): Promise<StoredEntry> {
     const ledgerId = ids.ledgerId(ledgerIdIn)
     const entryId = ids.entryId(entryIdIn)
+    const settling = this.settled(ledgerId, Number(entryId), Number(entryId))
+    if (settling) await settling
+    return this.readHeld(ledgerId, entryId)
+  }
+
+  private async readHeld(ledgerId: bigint, entryId: bigint): Promise<StoredEntry> {
     for (let attempt = 0; ; attempt++) {
       const loc = this.ledgerOrThrow(ledgerId).get(Number(entryId))
       if (!loc) throw new LogError(ErrorCode.NO_SUCH_ENTRY, `no entry ${ledgerId}/${entryId} on this bookie`, {detail: {ledgerId: String(ledgerId), entryId: String(entryId)}})
@@ -533,7 +587,10 @@ export class StorageEngine {
     if (r) await (await r).close().catch(() => undefined)
   }
 
-  /** Entries held in [from, to], ascending, up to maxEntries / maxBytes (at least one entry). */
+  /**
+   * Entries held in [from, to], ascending, up to maxEntries / maxBytes (at least one entry); adds in that
+   * range on their way to the journal are waited for first (see raiseLacs).
+   */
   async readRange(ledgerIdIn: bigint, fromIn: bigint, toIn: bigint, limits: {maxEntries?: number; maxBytes?: number} = {}): Promise<StoredEntry[]> {
     const ledgerId = ids.ledgerId(ledgerIdIn)
     const from = ids.entryId(fromIn)
@@ -541,11 +598,13 @@ export class StorageEngine {
     if (to < from) throw new LogError(ErrorCode.OUT_OF_RANGE, `range ${from}..${to} is empty`)
     const maxEntries = limits.maxEntries ?? 1000
     const maxBytes = limits.maxBytes ?? 16 * 1024 * 1024
+    const settling = this.settled(ledgerId, Number(from), Number(to))
+    if (settling) await settling
     const list = this.ledgerOrThrow(ledgerId).idsInRange(Number(from), Number(to), maxEntries)
     const out: StoredEntry[] = []
     let bytes = 0
     for (const e of list) {
-      const entry = await this.read(ledgerId, BigInt(e))
+      const entry = await this.readHeld(ledgerId, BigInt(e))
       if (out.length > 0 && bytes + entry.payload.length > maxBytes) break
       out.push(entry)
       bytes += entry.payload.length
@@ -597,12 +656,8 @@ export class StorageEngine {
     const ledgerId = ids.ledgerId(ledgerIdIn)
     const lac = Number(ids.lac(lacIn))
     if (this.state.tombstones.has(ledgerId)) throw new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${ledgerId} was deleted`, {detail: {ledgerId: String(ledgerId)}})
-    const l = this.state.ledgerFor(ledgerId)
-    if (lac > l.lac) {
-      l.lac = lac
-      this.notifyLac(ledgerId)
-    }
-    return BigInt(l.lac)
+    this.raiseLac(ledgerId, lac)
+    return BigInt(this.state.ledgerFor(ledgerId).lac)
   }
 
   private notifyLac(ledgerId: bigint): void {

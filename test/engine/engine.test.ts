@@ -160,6 +160,27 @@ t.test('long poll on the LAC wakes on a new entry and times out otherwise', asyn
   t.equal(e.updateLac(9n, 0n), 1n, 'never goes backwards')
 })
 
+t.test('a LAC counts when the add carrying it arrives; reads wait for entries still on their way to the journal', async t => {
+  const dir = tempDir(t)
+  const e = await StorageEngine.open({dir, ...small})
+  t.teardown(() => e.close())
+  await e.add(entry(7n, 0n, {lac: -1n}))
+  const adding = e.addBatch([entry(7n, 1n, {lac: 0n}), entry(7n, 2n, {lac: 0n})])
+  // Entry 0 was acknowledged (the writer says so with entry 1): a follower may have it now, one journal
+  // sync before entry 1 is durable here (the sync answers through the journal thread, never within a turn).
+  t.equal(e.ledger(7n).lac, 0n, 'the LAC carried by entry 1 counts as the add arrives')
+  t.equal(await e.waitForLac(7n, -1n, 10_000), 0n, 'a long poll answers it')
+  t.equal(e.ledger(7n).entries, 1, '... while entry 1 is not yet durable here')
+  // The writer's explicit LAC says 1 and 2 are acknowledged (by other bookies): reading them here waits
+  // for their journal sync instead of answering without them.
+  t.equal(e.updateLac(7n, 2n), 2n)
+  t.same((await e.readRange(7n, 1n, 2n)).map(x => x.entryId), [1n, 2n], 'a range read waits for them')
+  t.same(await adding, [undefined, undefined])
+  const late = e.addBatch([entry(7n, 3n, {lac: 2n})])
+  t.equal((await e.read(7n, 3n)).entryId, 3n, 'a read of one entry on its way waits for it too')
+  await late
+})
+
 t.test('one process per data directory; several engines per process', async t => {
   const a = tempDir(t)
   const b = tempDir(t)
