@@ -258,12 +258,16 @@ export async function* readLog(client: LedgerOps, store: LogStore, name: string,
     }
     const reader = await client.openLedger(seg.ledgerId)
     let entry = offset - seg.firstOffset
-    /** Yield the segment's entries (ascending from `entry`) while the limit and `to` allow; true when done. */
-    const take = function* (entries: ReadEntry[]): Generator<LogEntry, boolean> {
+    /**
+     * The segment's entries (ascending from `entry`) that the limit and `to` allow go to `out`; true when
+     * that is the end. A plain loop, not a nested generator: every level of per-entry yields costs a few
+     * promises per entry (a follower at 35 k entries/s spent half its heap allocation on them).
+     */
+    const take = (entries: ReadEntry[], out: LogEntry[]): boolean => {
       for (const e of entries) {
         offset = seg.firstOffset + e.entryId
         if (o.to !== undefined && offset > o.to) return true
-        yield unwrapEntry(offset, e.payload)
+        out.push(unwrapEntry(offset, e.payload))
         left--
         entry = e.entryId + 1n
         offset++
@@ -273,12 +277,15 @@ export async function* readLog(client: LedgerOps, store: LogStore, name: string,
     }
     for (;;) {
       const last = reader.lastConfirmed
+      const out: LogEntry[] = []
       if (entry <= last) {
         let end = last
         if (o.to !== undefined && seg.firstOffset + end > o.to) end = o.to - seg.firstOffset
         const room = BigInt(Math.min(left, 1024))
         if (end - entry + 1n > room) end = entry + room - 1n
-        if (yield* take(await reader.read(entry, end))) return
+        const done = take(await reader.read(entry, end), out)
+        for (const x of out) yield x
+        if (done) return
         continue
       }
       if (reader.closed) {
@@ -292,7 +299,9 @@ export async function* readLog(client: LedgerOps, store: LogStore, name: string,
         }
         return
       }
-      if (yield* take(await reader.poll(entry, pollMs))) return
+      const done = take(await reader.poll(entry, pollMs), out)
+      for (const x of out) yield x
+      if (done) return
       if (o.signal?.aborted) return
     }
     m = (await store.get(name)).value
