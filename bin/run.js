@@ -1,4 +1,5 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
+// The flags are DAEMON_NODE_FLAGS (src/server/node-flags.ts), for the commands that run bookies; harmless for the others.
 import {execute} from '@oclif/core'
 
 await execute({dir: import.meta.url})

@@ -14,6 +14,7 @@ import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 import {connectBookie, type BookieClient} from '../../src/net/bookie-client.js'
 import type {JournalStats} from '../../src/engine/journal.js'
+import {DAEMON_NODE_FLAGS} from '../../src/server/node-flags.js'
 
 /** dist/benchmarks/lib/bookies.js -> <repo>/bin/run.js */
 const RUN_JS = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
@@ -49,7 +50,7 @@ export interface StartOptions {
   dir: string
   count: number
   metadata?: string
-  /** Node flags for the daemons, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']. */
+  /** Node flags for the daemons after DAEMON_NODE_FLAGS (a later flag wins: --no-single-threaded-gc undoes it), e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']. */
   nodeArgs?: string[]
   /** Extra `logctl daemon` arguments. */
   daemonArgs?: string[]
@@ -158,9 +159,9 @@ async function stopOne(p: BookieProc, timeoutMs: number): Promise<void> {
 function startOne(index: number, dataDir: string, metadataUrl: string, o: StartOptions): Promise<BookieProc> {
   const diag = o.engine !== undefined || o.server !== undefined
   const args = diag
-    ? [...(o.nodeArgs ?? []), DIAG_JS, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metadata', metadataUrl,
+    ? [...DAEMON_NODE_FLAGS, ...(o.nodeArgs ?? []), DIAG_JS, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metadata', metadataUrl,
       ...(o.engine ? ['--engine', JSON.stringify(o.engine)] : []), ...(o.server ? ['--server', JSON.stringify(o.server)] : [])]
-    : [...(o.nodeArgs ?? []), RUN_JS, 'daemon', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metadata', metadataUrl, ...(o.daemonArgs ?? [])]
+    : [...DAEMON_NODE_FLAGS, ...(o.nodeArgs ?? []), RUN_JS, 'daemon', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metadata', metadataUrl, ...(o.daemonArgs ?? [])]
   const child = spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'inherit']})
   track(child)
   const lines: string[] = []

@@ -6,6 +6,7 @@
  */
 import {execFile} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
+import {DAEMON_NODE_FLAGS} from './node-flags.js'
 
 export function notify(state: {ready?: boolean; stopping?: boolean; status?: string}, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
   if (!env['NOTIFY_SOCKET']) return Promise.resolve(false)
@@ -38,7 +39,7 @@ Wants=network-online.target
 [Service]
 Type=notify
 NotifyAccess=all
-ExecStart=${process.execPath} ${run} daemon ${o.args.map(quote).join(' ')}
+ExecStart=${[process.execPath, ...DAEMON_NODE_FLAGS, run].join(' ')} daemon ${o.args.map(quote).join(' ')}
 # Data under /var/lib/logctl ($STATE_DIRECTORY, used when --data-dir is not given).
 StateDirectory=logctl
 StateDirectoryMode=0750

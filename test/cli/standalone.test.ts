@@ -6,6 +6,7 @@ import {execFile, spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
+import {DAEMON_NODE_FLAGS} from '../../src/server/node-flags.js'
 import {ROOT, tempDir} from './helpers.js'
 
 function run(env: NodeJS.ProcessEnv, input: string | undefined, ...args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
@@ -83,6 +84,8 @@ t.test('systemd: the printed unit verifies, and readiness reaches NOTIFY_SOCKET'
   t.match(unit.stdout, /LimitNOFILE=65536/)
   t.match(unit.stdout, /Restart=on-failure/)
   t.match(unit.stdout, /StateDirectory=logctl/)
+  const exec = /^ExecStart=(\S+) (.*) (\S+run\.js) daemon /m.exec(unit.stdout)
+  t.equal(exec?.[2], DAEMON_NODE_FLAGS.join(' '), 'node runs the daemon with DAEMON_NODE_FLAGS')
   const file = join(dir, 'logctl-bookie.service')
   writeFileSync(file, unit.stdout)
   const verify = spawnSync('systemd-analyze', ['verify', file], {encoding: 'utf8'})
@@ -119,4 +122,12 @@ while True:
   daemon.kill('SIGTERM')
   t.equal(await exited, 0)
   t.ok(readFileSync(join(dir, 'state', 'FORMAT'), 'utf8').startsWith('logctl-data'))
+})
+
+t.test('bin/run.js run as a program (npx, npm bin links) gets DAEMON_NODE_FLAGS from its shebang', async t => {
+  const first = readFileSync(join(ROOT, 'bin', 'run.js'), 'utf8').split('\n')[0]
+  t.equal(first, `#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS.join(' ')}`, 'the shebang names the same flags')
+  const r = spawnSync(join(ROOT, 'bin', 'run.js'), ['--version'], {cwd: ROOT, encoding: 'utf8'})
+  t.equal(r.status, 0, `runs (env -S): ${r.stderr}`)
+  t.match(r.stdout, /logctl\/\d+\.\d+\.\d+/)
 })

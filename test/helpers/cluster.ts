@@ -1,5 +1,5 @@
 /**
- * A cluster of real bookie daemons for tests: each bookie is `node bin/run.js daemon` in a child process on
+ * A cluster of real bookie daemons for tests: each bookie is `node <DAEMON_NODE_FLAGS> bin/run.js daemon` in a child process on
  * 127.0.0.1, with its own data directory under one temp directory, all registered in one SQLite metadata
  * store (or the store you pass). Start-up waits for each daemon's ready line (a JSON log line with
  * "event":"ready"), never for a fixed time.
@@ -24,6 +24,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
+import {DAEMON_NODE_FLAGS} from '../../src/server/node-flags.js'
 
 const RUN_JS = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
 const KEEP_LINES = 500
@@ -90,7 +91,7 @@ export class BookieProcess {
   async start(): Promise<void> {
     if (this.state !== 'exited') throw new Error(`bookie ${this.index} is ${this.state}`)
     const {opts, metadataUrl} = this.cluster
-    const args = [RUN_JS, 'daemon', '--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`, '--metadata', metadataUrl, ...(opts.args ?? [])]
+    const args = [...DAEMON_NODE_FLAGS, RUN_JS, 'daemon', '--data-dir', this.dataDir, '--listen', `127.0.0.1:${this.port}`, '--metadata', metadataUrl, ...(opts.args ?? [])]
     const child = spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'inherit'], env: {...process.env, ...opts.env}})
     this.child = child
     this.state = 'starting'

@@ -1,0 +1,14 @@
+/**
+ * Node (V8) flags for the processes that run bookies: `logctl daemon` and `logctl standalone`. They can only
+ * be given on node's command line (V8 aborts when --single-threaded-gc is set at run time, and NODE_OPTIONS
+ * does not accept it), so they are in the one place each launcher reads: bin/run.js's shebang (a test checks
+ * that it matches), the systemd unit's ExecStart, and the tests' and benchmarks' daemon launchers.
+ *
+ * --single-threaded-gc: V8's parallel and concurrent GC helper threads (4 per process) buy little for a
+ * bookie, whose JS heap stays small (the index, the write cache and the journal buffers are typed arrays and
+ * Buffers outside it), and on a machine whose cores are busy with the bookie's own journal thread, its peers
+ * and clients, they cost more than they save. Measured on the project's 2-core machine with
+ * benchmarks/cluster.ts (--bookie-node-args=--single-threaded-gc against none, paired runs): one bookie
+ * +4-17 % entries/s and p99 1.4-3.4 ms lower; three bookies +8-23 % (docs/BENCHMARKS.md).
+ */
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--single-threaded-gc']
