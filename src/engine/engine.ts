@@ -729,11 +729,11 @@ export class StorageEngine {
         // The index matches the journal head at every turn of the event loop (records are applied
         // synchronously when their batch is durable), so the snapshot needs no pause in adds.
         const head = this.journal.head
-        const data = encodeCheckpoint(this.state, {segmentId: head.segmentId, offset: head.offset, lastSeq: BigInt(head.nextSeq - 1)})
+        const enc = encodeCheckpoint(this.state, {segmentId: head.segmentId, offset: head.offset, lastSeq: BigInt(head.nextSeq - 1)})
         this.bytesSinceCheckpoint = 0
-        this.lastCheckpointBytes = data.length
-        await writeCheckpoint(this.dir, data)
-        channels.checkpoint.publish({dir: this.dir, bytes: data.length})
+        this.lastCheckpointBytes = enc.bytes
+        await writeCheckpoint(this.dir, enc)
+        channels.checkpoint.publish({dir: this.dir, bytes: enc.bytes})
       } finally {
         this.checkpointing = undefined
       }

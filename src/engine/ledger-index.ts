@@ -32,6 +32,12 @@ export class LedgerIndex {
   private len: Uint32Array
   private dig: Uint32Array
   private n = 0
+  /**
+   * A checkpoint is writing views of [0, n) of the current arrays (snapshot()): until release(), a change
+   * inside that range (a replaced location, an insert before the end) first copies the arrays, so the views
+   * keep the state of the snapshot's moment. Appends write past it and need no copy.
+   */
+  private shared = false
 
   constructor(capacity = 16) {
     this.ids = new Float64Array(capacity)
@@ -94,11 +100,13 @@ export class LedgerIndex {
     let i = this.find(entryId)
     if (i >= 0) {
       const prev = this.at(i)
+      if (this.shared) this.copy(this.ids.length)
       this.set(i, entryId, segmentId, offset, length, digest)
       return prev
     }
     i = -i - 1
-    if (this.n === this.ids.length) this.grow()
+    if (this.n === this.ids.length) this.copy(this.ids.length * 2)
+    else if (this.shared && i < this.n) this.copy(this.ids.length)
     if (i < this.n) {
       this.ids.copyWithin(i + 1, i, this.n)
       this.seg.copyWithin(i + 1, i, this.n)
@@ -119,8 +127,9 @@ export class LedgerIndex {
     this.dig[i] = digest
   }
 
-  private grow(): void {
-    const cap = this.ids.length * 2
+  /** Move to fresh arrays of `cap` slots (to grow, or to leave a snapshot's arrays alone). */
+  private copy(cap: number): void {
+    this.shared = false
     const grown = <T extends Float64Array | Uint32Array>(a: T, make: (n: number) => T): T => {
       const b = make(cap)
       b.set(a)
@@ -147,10 +156,23 @@ export class LedgerIndex {
     for (let i = 0; i < this.n; i++) fn(this.ids[i]!, this.at(i))
   }
 
-  /** Raw arrays for a checkpoint (views, not copies). */
+  /** Raw arrays (views, not copies) for reading now, in this turn. */
   columns(): IndexColumns {
     const n = this.n
     return {ids: this.ids.subarray(0, n), seg: this.seg.subarray(0, n), off: this.off.subarray(0, n), len: this.len.subarray(0, n), dig: this.dig.subarray(0, n)}
+  }
+
+  /**
+   * Views of the arrays as they are now that stay unchanged until release() (copy on write), for a
+   * checkpoint written over several turns without copying the index on the main thread.
+   */
+  snapshot(): IndexColumns {
+    this.shared = true
+    return this.columns()
+  }
+
+  release(): void {
+    this.shared = false
   }
 
   static fromColumns(c: IndexColumns): LedgerIndex {
