@@ -119,7 +119,7 @@ class HttpBookieClient implements BookieClient {
       outcomes = await this.adds.send(frames)
     } else {
       const res = await this.call('POST', '/v1/entries', encodeAddBatch(frames))
-      outcomes = decodeAddResults(res.body, this.maxResponseBytes)
+      outcomes = decodeAddResults(res.chunks, this.maxResponseBytes)
       if (outcomes.length !== frames.length) throw badAnswer(this.address, `${outcomes.length} add results for ${frames.length} adds`)
     }
     return outcomes.map(e => (e === undefined ? OK : {ok: false, error: e}))
@@ -135,7 +135,7 @@ class HttpBookieClient implements BookieClient {
     for (;;) {
       const q = `from=${from}&to=${to}${opts.maxBytes === undefined ? '' : `&maxBytes=${opts.maxBytes}`}`
       const res = await this.call('GET', `/v1/ledgers/${ledgerId}/entries?${q}`)
-      const page = decodeEntries(res.body, this.maxResponseBytes)
+      const page = decodeEntries(res.chunks, this.maxResponseBytes)
       from = this.checkAscending(page, ledgerId, from, to)
       out.push(...page)
       const next = res.headers[NEXT_HEADER]
@@ -159,7 +159,7 @@ class HttpBookieClient implements BookieClient {
     } catch {
       throw badAnswer(this.address, `bad ${LAC_HEADER} ${JSON.stringify(header)}`)
     }
-    const entries = decodeEntries(res.body, this.maxResponseBytes)
+    const entries = decodeEntries(res.chunks, this.maxResponseBytes)
     this.checkAscending(entries, ledgerId, from, lac)
     return {entries, lac}
   }

@@ -488,16 +488,22 @@ export const addBatchDecoder = (limits?: DecoderLimits): FrameDecoder<AddItem> =
 export const addResultsDecoder = (limits?: DecoderLimits): FrameDecoder<AddOutcome> => new FrameDecoder(resultSpec, limits)
 export const entriesDecoder = (limits?: DecoderLimits): FrameDecoder<EntryItem> => new FrameDecoder(entrySpec, limits)
 
-function decodeWhole<T>(spec: KindSpec<T>, buf: Buffer, maxBytes?: number): T[] {
-  const d = new FrameDecoder(spec, {maxBytes: maxBytes ?? Math.max(buf.length, HEADER_BYTES), expectedBytes: buf.length})
-  d.push(buf)
+function decodeWhole<T>(spec: KindSpec<T>, body: Buffer | readonly Buffer[], maxBytes?: number): T[] {
+  const chunks = Buffer.isBuffer(body) ? [body] : body
+  let size = 0
+  for (const c of chunks) size += c.length
+  const d = new FrameDecoder(spec, {maxBytes: maxBytes ?? Math.max(size, HEADER_BYTES), expectedBytes: size})
+  for (const c of chunks) d.push(c)
   return d.end().items
 }
 
-/** One-shot decoders of a whole message (payloads are views of `buf`). */
-export const decodeAddBatch = (buf: Buffer, maxBytes?: number): AddItem[] => decodeWhole(addSpec, buf, maxBytes)
-export const decodeAddResults = (buf: Buffer, maxBytes?: number): AddOutcome[] => decodeWhole(resultSpec, buf, maxBytes)
-export const decodeEntries = (buf: Buffer, maxBytes?: number): EntryItem[] => decodeWhole(entrySpec, buf, maxBytes)
+/**
+ * One-shot decoders of a whole message, in one buffer or in the chunks it arrived in (payloads are views
+ * of them; an item split across two chunks is copied).
+ */
+export const decodeAddBatch = (body: Buffer | readonly Buffer[], maxBytes?: number): AddItem[] => decodeWhole(addSpec, body, maxBytes)
+export const decodeAddResults = (body: Buffer | readonly Buffer[], maxBytes?: number): AddOutcome[] => decodeWhole(resultSpec, body, maxBytes)
+export const decodeEntries = (body: Buffer | readonly Buffer[], maxBytes?: number): EntryItem[] => decodeWhole(entrySpec, body, maxBytes)
 
 /** JSON with bigints as decimal strings (ids in error details and replies). */
 export function jsonStringify(value: unknown): string {

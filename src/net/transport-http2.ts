@@ -4,7 +4,7 @@
  * 10 MB of bodies are in flight) and it opens large flow-control windows for read answers.
  */
 import http2, {type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders} from 'node:http2'
-import {CLIENT_SESSION_WINDOW_BYTES, CLIENT_STREAM_WINDOW_BYTES, responseTooLarge, unavailable, type Transport, type TransportRequest, type TransportResponse} from './transport.js'
+import {CLIENT_SESSION_WINDOW_BYTES, CLIENT_STREAM_WINDOW_BYTES, responseTooLarge, transportResponse, unavailable, type Transport, type TransportRequest, type TransportResponse} from './transport.js'
 
 const {NGHTTP2_CANCEL} = http2.constants
 
@@ -92,7 +92,7 @@ export class Http2Transport implements Transport {
       })
       stream.on('end', () => {
         if (status === 0) finish(new Error('the stream ended without an answer'))
-        else finish(undefined, {status, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)})
+        else finish(undefined, transportResponse(status, headers, chunks, size))
       })
       stream.on('error', err => finish(err))
       stream.on('close', () => finish(new Error(`the stream closed before its answer ended (RST_STREAM code ${stream.rstCode ?? 'none'})`)))

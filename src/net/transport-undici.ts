@@ -7,7 +7,7 @@
  * (bookie-client.ts, maxInflightBytes).
  */
 import {H2CClient} from 'undici'
-import {CLIENT_SESSION_WINDOW_BYTES, CLIENT_STREAM_WINDOW_BYTES, responseTooLarge, unavailable, type Transport, type TransportRequest, type TransportResponse} from './transport.js'
+import {CLIENT_SESSION_WINDOW_BYTES, CLIENT_STREAM_WINDOW_BYTES, responseTooLarge, transportResponse, unavailable, type Transport, type TransportRequest, type TransportResponse} from './transport.js'
 
 export class UndiciTransport implements Transport {
   readonly name = 'undici'
@@ -47,7 +47,7 @@ export class UndiciTransport implements Transport {
         }
         chunks.push(chunk)
       }
-      return {status: res.statusCode, headers: res.headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)}
+      return transportResponse(res.statusCode, res.headers, chunks, size)
     } catch (err) {
       throw req.signal.aborted ? req.signal.reason : unavailable(this.address, err)
     }

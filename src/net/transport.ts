@@ -24,7 +24,26 @@ export interface TransportRequest {
 export interface TransportResponse {
   status: number
   headers: Record<string, string | string[] | undefined>
-  body: Buffer
+  /** The body as it arrived: frame decoders read the chunks in place (decodeEntries(res.chunks)). */
+  chunks: Buffer[]
+  /** The body in one buffer, joined on first use (JSON answers, error bodies). */
+  readonly body: Buffer
+}
+
+/**
+ * A response whose body stays in the chunks it came in unless someone asks for it whole: read answers
+ * (entries) are decoded from the chunks, so their payloads are views of what the socket delivered rather
+ * than of a joined copy of every answer.
+ */
+export function transportResponse(status: number, headers: TransportResponse['headers'], chunks: Buffer[], size: number): TransportResponse {
+  let joined: Buffer | undefined
+  return {
+    status, headers, chunks,
+    get body(): Buffer {
+      joined ??= chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
+      return joined
+    },
+  }
 }
 
 export interface Transport {
