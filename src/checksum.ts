@@ -13,12 +13,14 @@ export const DIGEST_HEADER_BYTES = 28
 /** Scratch space for the digest's header (filled and used synchronously, so one per thread is enough). */
 const head = Buffer.alloc(DIGEST_HEADER_BYTES)
 
-export function entryDigest(ledgerId: bigint, entryId: bigint, lac: bigint, payload: Uint8Array): number {
+export function entryDigest(ledgerId: bigint, entryId: bigint, lac: bigint, payload: Uint8Array, prefix?: Uint8Array): number {
   writeInt64BE(head, ledgerId, 0)
   writeInt64BE(head, entryId, 8)
   writeInt64BE(head, lac, 16)
-  head.writeUInt32BE(payload.length, 24)
-  return crc32c(asBuffer(payload), crc32c(head))
+  head.writeUInt32BE(payload.length + (prefix?.length ?? 0), 24)
+  // An entry given in two parts (prefix, then payload) has the digest of the two together.
+  const h = crc32c(head)
+  return crc32c(asBuffer(payload), prefix === undefined ? h : crc32c(asBuffer(prefix), h))
 }
 
 export function crc(data: Uint8Array, initial = 0): number {

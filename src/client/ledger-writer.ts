@@ -42,6 +42,8 @@ export interface WriterOptions {
 
 /** An unconfirmed entry: the add as it travels (AddFrame's fields) and the writer's bookkeeping, one object. */
 interface PendingAdd extends AddFrame {
+  /** Bytes of the entry (prefix and payload). */
+  size: number
   /** Ensemble positions (bits) whose current bookie acknowledged the entry; `acks` counts them. */
   acked: number
   acks: number
@@ -53,7 +55,10 @@ interface PendingAdd extends AddFrame {
 
 /** An append waiting for room in the window. */
 interface Waiting {
+  prefix: Buffer | undefined
   payload: Buffer
+  /** Bytes of the entry (prefix and payload). */
+  size: number
   resolve: (id: bigint) => void
   reject: (err: Error) => void
 }
@@ -126,9 +131,20 @@ export class LedgerWriter {
     return this.lastPushed
   }
 
-  /** Append one entry; resolves with its id once Qa bookies have it durably (and every lower id too). */
+  /**
+   * Append one entry; resolves with its id once Qa bookies have it durably (and every lower id too). The
+   * bytes are sent from the caller's buffer (no copy): leave it unchanged until the promise settles.
+   */
   append(data: Buffer | Uint8Array | string): Promise<bigint> {
     const payload = typeof data === 'string' ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    return this.appendParts(undefined, payload)
+  }
+
+  /**
+   * Append one entry given in two parts, `prefix` then `payload` (the entry is the two together, as readers
+   * see it): the log layer's header goes in front of the caller's bytes without copying them.
+   */
+  appendParts(prefix: Buffer | undefined, payload: Buffer): Promise<bigint> {
     if (this.closed) return Promise.reject(new LogError(ErrorCode.LEDGER_CLOSED, `ledger ${this.ledgerId} is closed`))
     if (this.failed) return Promise.reject(this.failed)
     // Admission is first come, first served: ids follow the order of append() calls even when callers
@@ -136,21 +152,23 @@ export class LedgerWriter {
     // nobody waiting, the id is assigned at once, in this call; otherwise the append waits in a queue,
     // and every append that fits when confirmations make room is admitted in that same turn (one request).
     return new Promise<bigint>((resolve, reject) => {
-      if (this.waitingHead < this.waiting.length || !this.hasSpace(payload.length)) this.waiting.push({payload, resolve, reject})
-      else this.push(payload, resolve, reject)
+      const size = payload.length + (prefix?.length ?? 0)
+      if (this.waitingHead < this.waiting.length || !this.hasSpace(size)) this.waiting.push({prefix, payload, size, resolve, reject})
+      else this.push(prefix, payload, size, resolve, reject)
     })
   }
 
   /** Assign the next id and queue the entry for its write set; `resolve` once confirmed. */
-  private push(payload: Buffer, resolve: (id: bigint) => void, reject: (err: Error) => void): void {
+  private push(prefix: Buffer | undefined, payload: Buffer, size: number, resolve: (id: bigint) => void, reject: (err: Error) => void): void {
     const entryId = ++this.lastPushed
     const lac = this.lac
     if (lac > this.lacCarried) this.lacCarried = lac
-    const digest = entryDigest(this.ledgerId, entryId, lac, payload)
+    const digest = entryDigest(this.ledgerId, entryId, lac, payload, prefix)
     const compress = this.meta.value.compression === 'lz4'
-    const p: PendingAdd = {ledgerId: this.ledgerId, entryId, lac, payload, digest, compress, acked: 0, acks: 0, queued: 0, resolve, reject}
+    const p: PendingAdd = {ledgerId: this.ledgerId, entryId, lac, payload, digest, compress, size, acked: 0, acks: 0, queued: 0, resolve, reject}
+    if (prefix !== undefined) p.prefix = prefix
     this.pending.push(p)
-    this.pendingBytes += payload.length
+    this.pendingBytes += size
     const {ensembleSize: e, writeQuorum: qw} = this.meta.value
     const first = writeSetStart(entryId, e) // writeSet() without its array: this runs for every entry
     for (let i = 0; i < qw; i++) this.queue((first + i) % e, p)
@@ -191,9 +209,9 @@ export class LedgerWriter {
         let bytes = 0
         while (taken < q.length) {
           const p = q[taken]!
-          if (batch.length > 0 && (batch.length >= this.o.maxBatchEntries || bytes + p.payload.length > this.o.maxBatchBytes)) break
+          if (batch.length > 0 && (batch.length >= this.o.maxBatchEntries || bytes + p.size > this.o.maxBatchBytes)) break
           batch.push(p)
-          bytes += p.payload.length
+          bytes += p.size
           p.queued &= ~bit
           taken++
         }
@@ -255,8 +273,8 @@ export class LedgerWriter {
     if (n === 0) return
     const done = this.pending.splice(0, n)
     for (const p of done) {
-      this.pendingBytes -= p.payload.length
-      this.lengthBytes += p.payload.length
+      this.pendingBytes -= p.size
+      this.lengthBytes += p.size
     }
     this.lac = done[n - 1]!.entryId
     for (const p of done) p.resolve(p.entryId)
@@ -377,7 +395,7 @@ export class LedgerWriter {
     while (this.waitingHead < w.length) {
       const next = w[this.waitingHead]!
       if (this.failed) next.reject(this.failed)
-      else if (this.hasSpace(next.payload.length)) this.push(next.payload, next.resolve, next.reject)
+      else if (this.hasSpace(next.size)) this.push(next.prefix, next.payload, next.size, next.resolve, next.reject)
       else break
       w[this.waitingHead++] = undefined
     }

@@ -60,7 +60,10 @@ export class Log {
     checkName(name, 'log')
   }
 
-  /** Append; the first call takes the writer role (fencing any previous writer). Resolves with the offset. */
+  /**
+   * Append; the first call takes the writer role (fencing any previous writer). Resolves with the offset.
+   * The bytes are sent from the caller's buffer (no copy): leave it unchanged until the promise settles.
+   */
   append(data: Buffer | string): Promise<bigint> {
     // Once the writer is open, straight to it (no await of an already settled promise per entry).
     return this.ready !== undefined ? this.ready.append(data) : this.appendFirst(data)

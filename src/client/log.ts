@@ -30,11 +30,14 @@ export interface LogEntry {
 
 export const ENTRY_HEADER_BYTES = 16
 
-export function wrapEntry(payload: Buffer, segmentBytes: number, now = Date.now()): Buffer {
-  const b = Buffer.allocUnsafe(ENTRY_HEADER_BYTES + payload.length)
+/**
+ * The 16-byte header that goes in front of an entry of `payloadBytes` (sent as the entry's first part, see
+ * LedgerWriter.appendParts: the payload itself is not copied).
+ */
+export function entryHeader(payloadBytes: number, segmentBytes: number, now = Date.now()): Buffer {
+  const b = Buffer.allocUnsafe(ENTRY_HEADER_BYTES)
   writeSafe64BE(b, now, 0)
-  writeSafe64BE(b, segmentBytes + b.length, 8)
-  payload.copy(b, ENTRY_HEADER_BYTES)
+  writeSafe64BE(b, segmentBytes + ENTRY_HEADER_BYTES + payloadBytes, 8)
   return b
 }
 
@@ -150,9 +153,9 @@ export class LogWriter {
     const first = this.segment.firstOffset
     this.segmentBytes += payload.length
     this.segmentEntries++
-    const data = wrapEntry(payload, this.storedBytes)
-    this.storedBytes += data.length
-    return this.ledger.append(data).then(id => first + id, err => { throw this.fail(err) })
+    const header = entryHeader(payload.length, this.storedBytes)
+    this.storedBytes += ENTRY_HEADER_BYTES + payload.length
+    return this.ledger.appendParts(header, payload).then(id => first + id, err => { throw this.fail(err) })
   }
 
   private shouldRoll(next: number): boolean {

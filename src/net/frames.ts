@@ -49,8 +49,12 @@ export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind]
 export const AddFlag = {RECOVERY: 1, COMPRESS: 2} as const
 const KNOWN_FLAGS = AddFlag.RECOVERY | AddFlag.COMPRESS
 
-/** One add as it travels: the engine's AddRequest (bookie-client.ts calls it AddFrame). */
-export type AddItem = AddRequest
+/**
+ * One add as it travels: the engine's AddRequest (bookie-client.ts calls it AddFrame). A sender may give the
+ * entry in two parts: `prefix` goes on the wire right before `payload`, and the entry is the two together
+ * (the log layer's 16-byte header, without copying the payload behind it); decoded items have no prefix.
+ */
+export type AddItem = AddRequest & {prefix?: Buffer}
 
 /** One entry as a read answer carries it: the engine's StoredEntry (bookie-client.ts calls it ReadEntry). */
 export type EntryItem = StoredEntry
@@ -80,8 +84,13 @@ function writeHeader(buf: Buffer, kind: FrameKind, count: number): number {
 
 function checkPayload(payload: unknown, what: string): Buffer {
   if (!Buffer.isBuffer(payload)) throw new LogError(ErrorCode.BAD_INPUT, `${what}: payload must be a Buffer`)
-  if (payload.length > MAX_PAYLOAD_BYTES) throw tooLarge(`${what}: payload of ${payload.length} bytes is over the wire limit of ${MAX_PAYLOAD_BYTES}`, payload.length, MAX_PAYLOAD_BYTES)
+  checkPayloadLength(payload.length, what)
   return payload
+}
+
+function checkPayloadLength(length: number, what: string): number {
+  if (length > MAX_PAYLOAD_BYTES) throw tooLarge(`${what}: payload of ${length} bytes is over the wire limit of ${MAX_PAYLOAD_BYTES}`, length, MAX_PAYLOAD_BYTES)
+  return length
 }
 
 function checkDigest(digest: unknown, what: string): number {
@@ -95,7 +104,7 @@ function checkDigest(digest: unknown, what: string): number {
 
 export function addBatchEncodingLength(items: readonly AddItem[]): number {
   let n = HEADER_BYTES
-  for (const it of items) n += ADD_HEAD + it.payload.length
+  for (const it of items) n += ADD_HEAD + (it.prefix?.length ?? 0) + it.payload.length
   return n
 }
 
@@ -114,13 +123,16 @@ export function encodeAddBatch(items: readonly AddItem[], into?: Buffer): Buffer
     const entryId = ids.entryId(it.entryId)
     const what = `add ${ledgerId}/${entryId}`
     const payload = checkPayload(it.payload, what)
+    const prefix = it.prefix
+    const length = prefix === undefined ? payload.length : checkPayloadLength(checkPayload(prefix, what).length + payload.length, what)
     const flags = (it.recovery === true ? AddFlag.RECOVERY : 0) | (it.compress === true ? AddFlag.COMPRESS : 0)
     buf[o] = flags
     writeInt64BE(buf, ledgerId, o + 1)
     writeInt64BE(buf, entryId, o + 9)
     writeInt64BE(buf, ids.lac(it.lac), o + 17)
     o = buf.writeUInt32BE(checkDigest(it.digest, what), o + 25)
-    o = buf.writeUInt32BE(payload.length, o)
+    o = buf.writeUInt32BE(length, o)
+    if (prefix !== undefined) o += prefix.copy(buf, o)
     o += payload.copy(buf, o)
   }
   return buf

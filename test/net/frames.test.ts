@@ -60,6 +60,18 @@ t.test('round trips of the three message kinds', async t => {
   t.same(decodeAddBatch(encodeAddBatch([])), [])
 })
 
+t.test('an add given in two parts (prefix, payload) travels as one entry with the digest of the two', async t => {
+  const prefix = Buffer.from('0123456789abcdef')
+  const payload = Buffer.from('the caller bytes, not copied by the sender')
+  const whole = Buffer.concat([prefix, payload])
+  const digest = entryDigest(5n, 9n, 8n, payload, prefix)
+  t.equal(digest, entryDigest(5n, 9n, 8n, whole), 'the digest of the parts is the digest of the whole')
+  const [back] = decodeAddBatch(encodeAddBatch([{ledgerId: 5n, entryId: 9n, lac: 8n, payload, prefix, digest}]))
+  t.same(back, {ledgerId: 5n, entryId: 9n, lac: 8n, payload: whole, digest}, 'decoded as one payload')
+  const big = Buffer.alloc(MAX_PAYLOAD_BYTES)
+  t.equal(failure(() => encodeAddBatch([{ledgerId: 5n, entryId: 9n, lac: 8n, payload: big, prefix, digest: 0}]))?.code, ErrorCode.TOO_LARGE, 'the limit counts both parts')
+})
+
 t.test('byte at a time (and every other chunk size) gives the same items', async t => {
   const a = encodeAddBatch(adds)
   const e = encodeEntries(entries)
