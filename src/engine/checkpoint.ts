@@ -44,6 +44,8 @@ export interface EncodedCheckpoint {
   release: () => void
 }
 
+const COLUMN_NAMES = ['ids', 'seg', 'off', 'len', 'dig'] as const
+
 /** Columns at least this large are written from the index's arrays; smaller bytes are copied into pieces. */
 const VIEW_BYTES = 64 * 1024
 
@@ -107,9 +109,10 @@ export function encodeCheckpoint(state: EngineState, pos: CheckpointPosition): E
     scratch.writeDoubleLE(l.lac, at + 16)
     scratch.writeDoubleLE(l.payloadBytes, at + 24)
     const big = l.size * 8 >= VIEW_BYTES
-    const c = big ? l.snapshot() : l.columns()
+    const chunks = big ? l.snapshot() : l.columns()
     if (big) shared.push(l)
-    for (const col of [c.ids, c.seg, c.off, c.len, c.dig]) {
+    // Each column whole (its chunks in order), then the next column: the file's layout.
+    for (const col of COLUMN_NAMES.flatMap(name => chunks.map(c => c[name]))) {
       const view = new Uint8Array(col.buffer, col.byteOffset, col.byteLength)
       if (view.length >= VIEW_BYTES) {
         flush()

@@ -214,7 +214,9 @@ function checkCheckpoint(dir: string, present: ReadonlySet<number>, problems: Ve
   // Only the index matters: the segment table may still list files compaction removed after writing it.
   const referenced = new Map<number, number>()
   for (const l of state.ledgers.values()) {
-    for (const seg of l.columns().seg) referenced.set(seg, (referenced.get(seg) ?? 0) + 1)
+    for (const c of l.columns()) {
+      for (const seg of c.seg) referenced.set(seg, (referenced.get(seg) ?? 0) + 1)
+    }
   }
   for (const [id, n] of referenced) {
     if (present.has(id)) continue

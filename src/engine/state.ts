@@ -80,8 +80,9 @@ export class EngineState {
   recountLive(): void {
     for (const s of this.segments.values()) s.live = 0
     for (const l of this.ledgers.values()) {
-      const {seg, len} = l.columns()
-      for (let i = 0; i < seg.length; i++) this.segment(seg[i]!).live += len[i]!
+      for (const {seg, len} of l.columns()) {
+        for (let i = 0; i < seg.length; i++) this.segment(seg[i]!).live += len[i]!
+      }
     }
   }
 }

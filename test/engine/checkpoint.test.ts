@@ -7,28 +7,33 @@ import {LedgerIndex} from '../../src/engine/ledger-index.js'
 import {EngineState} from '../../src/engine/state.js'
 import {tempDir} from '../helpers/entries.js'
 
-const copyOf = (l: LedgerIndex): number[][] => Object.values(l.columns()).map(c => [...c])
+const NAMES = ['ids', 'seg', 'off', 'len', 'dig'] as const
+/** Each column whole, chunk after chunk. */
+const copyOf = (l: LedgerIndex): number[][] => {
+  const chunks = l.columns()
+  return NAMES.map(k => chunks.flatMap(c => [...c[k]]))
+}
 
 t.test('a snapshot of a ledger index stays as it was while the index changes (copy on write)', async t => {
   const l = new LedgerIndex()
   for (let i = 0; i < 1000; i += 2) l.put(i, 1, i * 10, 10, i)
   const before = copyOf(l)
   const snap = l.snapshot()
-  const arrays = snap.ids.buffer
+  const arrays = snap[0]!.ids.buffer
   l.put(1001, 7, 7, 7, 7) // appended past the snapshot: no copy needed
-  t.equal(l.columns().ids.buffer, arrays, 'an append writes past the snapshot, in the same arrays')
+  t.equal(l.columns()[0]!.ids.buffer, arrays, 'an append writes past the snapshot, in the same arrays')
   l.put(4, 9, 9, 9, 9) // replaces a location inside it
   l.put(5, 9, 9, 9, 9) // inserts before its end
-  t.same(Object.values(snap).map(c => [...c]), before, 'the snapshot still shows its moment')
-  t.not(l.columns().ids.buffer, arrays, 'the index moved to arrays of its own')
+  t.same(NAMES.map(k => [...snap[0]![k]]), before, 'the snapshot still shows its moment')
+  t.not(l.columns()[0]!.ids.buffer, arrays, 'the index moved to arrays of its own')
   t.same(l.get(4), {segmentId: 9, offset: 9, length: 9, digest: 9})
   t.same(l.get(5), {segmentId: 9, offset: 9, length: 9, digest: 9})
   t.same(l.get(1001), {segmentId: 7, offset: 7, length: 7, digest: 7})
   t.equal(l.size, 502)
   l.release()
-  const now = l.columns().ids.buffer
+  const now = l.columns()[0]!.ids.buffer
   l.put(4, 8, 8, 8, 8)
-  t.equal(l.columns().ids.buffer, now, 'released: changes go in place again')
+  t.equal(l.columns()[0]!.ids.buffer, now, 'released: changes go in place again')
 })
 
 t.test('a checkpoint written while the index changes reads back as the state of its moment', async t => {
@@ -60,4 +65,48 @@ t.test('a checkpoint written while the index changes reads back as the state of 
   t.same(back.segments.get(3)?.sealed, true)
   t.ok(back.segments.has(4))
   t.same(big.get(10), {segmentId: 5, offset: 5, length: 5, digest: 5}, 'and the live index kept the changes')
+})
+
+t.test('a chunked index matches a model through appends, inserts, replacements, splits and snapshots', async t => {
+  // Chunks of 8 entries so that splits and chunk boundaries happen all the time.
+  const rand = (() => { let x = 12345; return () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32) })()
+  const l = new LedgerIndex(8)
+  const model = new Map<number, number[]>()
+  let next = 0
+  let snap: {views: ReturnType<LedgerIndex['snapshot']>; expect: number[][]} | undefined
+  let failures = 0
+  for (let step = 0; step < 20_000 && failures === 0; step++) {
+    const r = rand()
+    let id: number
+    if (r < 0.6) id = next++ * 2 // appends (even ids, leaving gaps)
+    else if (r < 0.85) id = Math.floor(rand() * next) * 2 + 1 // inserts into the gaps
+    else id = Math.floor(rand() * next) * 2 // replacements (or an append of an id not yet used)
+    const loc = [step % 7, step, (step % 100) + 1, step ^ 0x5555]
+    const prev = l.put(id, loc[0]!, loc[1]!, loc[2]!, loc[3]!)
+    const had = model.get(id)
+    if ((prev === undefined) !== (had === undefined)) failures++
+    model.set(id, loc)
+    if (step % 997 === 0) {
+      if (snap) {
+        // What the snapshot showed when taken is what it shows now, whatever changed since.
+        const now = NAMES.map(k => snap!.views.flatMap(c => [...c[k]]))
+        if (JSON.stringify(now) !== JSON.stringify(snap.expect)) failures++
+        l.release()
+      }
+      const views = l.snapshot()
+      snap = {views, expect: NAMES.map(k => views.flatMap(c => [...c[k]]))}
+    }
+  }
+  t.equal(failures, 0, 'put() said "replaced" exactly for ids already held, and snapshots never changed')
+  const ids = [...model.keys()].sort((a, b) => a - b)
+  t.equal(l.size, ids.length)
+  t.same(copyOf(l)[0], ids, 'ids ascending, across chunks')
+  t.ok(ids.every(id => { const m = model.get(id)!; const g = l.get(id); return g !== undefined && g.segmentId === m[0] && g.offset === m[1] && g.length === m[2] && g.digest === m[3] }), 'every location as last put')
+  t.equal(l.firstEntryId, ids[0])
+  t.equal(l.lastEntryId, ids.at(-1))
+  t.same(l.idsInRange(ids[100]!, ids[140]!, 1000), ids.slice(100, 141), 'a range across chunks')
+  t.same(l.idsInRange(ids[100]! - 0.5, ids[300]!, 25), ids.slice(100, 125), 'from between ids, cut by the limit')
+  t.ok(l.columns().every(c => c.ids.length > 0 && c.ids.length <= 8), 'chunks hold 1..8 entries')
+  const back = LedgerIndex.fromColumns({ids: new Float64Array(copyOf(l)[0]!), seg: new Uint32Array(copyOf(l)[1]!), off: new Uint32Array(copyOf(l)[2]!), len: new Uint32Array(copyOf(l)[3]!), dig: new Uint32Array(copyOf(l)[4]!)}, 8)
+  t.same(copyOf(back), copyOf(l), 'fromColumns rebuilds the same index')
 })
