@@ -124,11 +124,18 @@ interface AddRecord extends JournalRecord {
   error: LogError | undefined
 }
 
-interface Pending {
-  digest: number
-  /** Settles (never rejects) when the add that registered this entry has its outcome in rec.error. */
+/**
+ * One addBatch call's new entries of one ledger, on their way to the journal. Kept per call, not per entry
+ * (a map entry and an object per entry were ~15 % of a bookie's heap allocation): a lookup scans the groups
+ * in flight (a few) and searches one only when the id falls in its range, which for ascending appends
+ * happens only to a retry.
+ */
+interface InFlight {
+  recs: AddRecord[]
+  min: number
+  max: number
+  /** Settles (never rejects) when the call that registered the group has every outcome in rec.error. */
   done: Promise<void>
-  rec: AddRecord
 }
 
 interface LacWaiter {
@@ -191,7 +198,7 @@ export class StorageEngine {
   private readonly compactor: Compactor
   private readonly releaseLock: () => void
   /** Adds written but not yet durable, per ledger and entry: a repeated add joins the first. */
-  private readonly pending = new Map<bigint, Map<number, Pending>>()
+  private readonly pending = new Map<bigint, InFlight[]>()
   private readonly waiters = new Map<bigint, Set<LacWaiter>>()
   private readonly readers = new Map<number, Promise<FileHandle>>()
   /** add() calls of this turn, on their way to one addBatch. */
@@ -326,7 +333,8 @@ export class StorageEngine {
     const done = new Promise<void>(resolve => { release = resolve })
     let lastLedger: bigint | undefined
     let index: LedgerIndex | undefined
-    let inLedger: Map<number, Pending> | undefined
+    let group: InFlight | undefined
+    const groups: Array<[bigint, InFlight]> = []
     for (let k = 0; k < recs.length; k++) {
       const rec = recs[k]!
       const i = rec.i
@@ -338,10 +346,10 @@ export class StorageEngine {
         if (rec.ledgerId !== lastLedger) {
           lastLedger = rec.ledgerId
           index = this.state.ledgers.get(rec.ledgerId)
-          inLedger = this.pending.get(rec.ledgerId)
+          group = groups.find(g => g[0] === rec.ledgerId)?.[1]
         }
-        const inflight = inLedger?.get(rec.n)
-        const known = index?.digestOf(rec.n) ?? inflight?.digest
+        const inflight = this.inFlight(rec.ledgerId, rec.n)
+        const known = index?.digestOf(rec.n) ?? inflight?.rec.digest
         if (known !== undefined) {
           if (known !== rec.digest) {
             throw new LogError(ErrorCode.ENTRY_CONFLICT, `entry ${rec.ledgerId}/${rec.entryId} already exists with different content`, {detail: {ledgerId: String(rec.ledgerId), entryId: String(rec.entryId)}})
@@ -350,8 +358,16 @@ export class StorageEngine {
           if (inflight) joins.push(inflight.done.then(() => { out[i] = inflight.rec.error }))
           continue
         }
-        if (!inLedger) this.pending.set(rec.ledgerId, (inLedger = new Map()))
-        inLedger.set(rec.n, {digest: rec.digest, done, rec})
+        if (!group) {
+          group = {recs: [], min: rec.n, max: rec.n, done}
+          groups.push([rec.ledgerId, group])
+          let list = this.pending.get(rec.ledgerId)
+          if (!list) this.pending.set(rec.ledgerId, (list = []))
+          list.push(group)
+        }
+        group.recs.push(rec)
+        if (rec.n < group.min) group.min = rec.n
+        if (rec.n > group.max) group.max = rec.n
         fresh.push(rec)
       } catch (err) {
         out[i] = asLogError(err)
@@ -361,13 +377,12 @@ export class StorageEngine {
     try {
       if (fresh.length > 0) await this.write(fresh)
     } finally {
-      for (const rec of fresh) {
-        out[rec.i] = rec.error
-        const m = this.pending.get(rec.ledgerId)
-        if (m?.get(rec.n)?.rec === rec) {
-          m.delete(rec.n)
-          if (m.size === 0) this.pending.delete(rec.ledgerId)
-        }
+      for (const rec of fresh) out[rec.i] = rec.error
+      for (const [ledgerId, g] of groups) {
+        const list = this.pending.get(ledgerId)
+        const at = list?.indexOf(g) ?? -1
+        if (at >= 0) list!.splice(at, 1)
+        if (list?.length === 0) this.pending.delete(ledgerId)
       }
       release()
     }
@@ -411,14 +426,22 @@ export class StorageEngine {
    * then held (or failed). Reads wait for them so that entries up to a LAC raised on arrival are answered.
    */
   private settled(ledgerId: bigint, from: number, to: number): Promise<unknown> | undefined {
-    const m = this.pending.get(ledgerId)
-    if (!m) return undefined
-    const waits = new Set<Promise<void>>()
-    let last: Promise<void> | undefined
-    for (const [n, p] of m) {
-      if (n >= from && n <= to && p.done !== last) waits.add((last = p.done))
+    const list = this.pending.get(ledgerId)
+    if (!list) return undefined
+    const waits: Array<Promise<void>> = []
+    for (const g of list) if (g.max >= from && g.min <= to) waits.push(g.done)
+    return waits.length > 0 ? Promise.all(waits) : undefined
+  }
+
+  /** The add of entry n of the ledger on its way to the journal, with its group's `done`, if there is one. */
+  private inFlight(ledgerId: bigint, n: number): {rec: AddRecord; done: Promise<void>} | undefined {
+    const list = this.pending.get(ledgerId)
+    if (!list) return undefined
+    for (const g of list) {
+      if (n < g.min || n > g.max) continue
+      for (const rec of g.recs) if (rec.n === n) return {rec, done: g.done}
     }
-    return waits.size > 0 ? Promise.all(waits) : undefined
+    return undefined
   }
 
   /** Check one request and turn it into the journal record that will carry it. */
@@ -512,7 +535,7 @@ export class StorageEngine {
   /** Every add not yet durable (settled, never rejected). */
   private allPending(): Promise<unknown>[] {
     const out = new Set<Promise<void>>()
-    for (const m of this.pending.values()) for (const p of m.values()) out.add(p.done)
+    for (const list of this.pending.values()) for (const g of list) out.add(g.done)
     return [...out]
   }
 
