@@ -12,11 +12,20 @@ export const DIGEST_HEADER_BYTES = 28
 
 /** Scratch space for the digest's header (filled and used synchronously, so one per thread is enough). */
 const head = Buffer.alloc(DIGEST_HEADER_BYTES)
+/** The ledger id and LAC in `head` now: consecutive entries mostly share them, so they are rewritten only when they change. */
+let headLedger: bigint | undefined
+let headLac: bigint | undefined
 
 export function entryDigest(ledgerId: bigint, entryId: bigint, lac: bigint, payload: Uint8Array, prefix?: Uint8Array): number {
-  writeInt64BE(head, ledgerId, 0)
+  if (ledgerId !== headLedger) {
+    writeInt64BE(head, ledgerId, 0)
+    headLedger = ledgerId
+  }
   writeInt64BE(head, entryId, 8)
-  writeInt64BE(head, lac, 16)
+  if (lac !== headLac) {
+    writeInt64BE(head, lac, 16)
+    headLac = lac
+  }
   head.writeUInt32BE(payload.length + (prefix?.length ?? 0), 24)
   // An entry given in two parts (prefix, then payload) has the digest of the two together.
   const h = crc32c(head)
