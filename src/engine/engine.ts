@@ -197,7 +197,7 @@ export class StorageEngine {
   private readonly codec: CodecPool
   private readonly compactor: Compactor
   private readonly releaseLock: () => void
-  /** Adds written but not yet durable, per ledger and entry: a repeated add joins the first. */
+  /** Adds written but not yet durable, per ledger, one group per addBatch call: a repeated add joins the first. */
   private readonly pending = new Map<bigint, InFlight[]>()
   private readonly waiters = new Map<bigint, Set<LacWaiter>>()
   private readonly readers = new Map<number, Promise<FileHandle>>()
