@@ -31,14 +31,29 @@ for (const [preallocBytes, perBatch] of [[64 * 1024, 8], [0, 8], [64 * 1024, 160
     t.teardown(() => e.close())
     const acked: bigint[] = []
     let firstError: {code?: string} | undefined
+    // A read of an entry whose add is on its way to the journal waits for it (engine `settled`): it must
+    // answer with the entry when the add succeeds and without it when the add fails, never hang.
+    let readsOk = 0
+    let readsWrong = 0
     for (let i = 0n; i < 3000n && !firstError; i += BigInt(perBatch)) {
       const batch = Array.from({length: perBatch}, (_, k) => i + BigInt(k))
-      const results = await Promise.allSettled(batch.map(id => e.add(entry(1n, id, {size: 1000}))))
+      const adds = batch.map(id => e.add(entry(1n, id, {size: 1000})))
+      const last = batch.at(-1)!
+      // After the turn's adds reach addBatch (one microtask later), so the read finds them in flight.
+      const read = new Promise<{ok: boolean; code?: string | undefined}>(resolve => queueMicrotask(() => {
+        e.read(1n, last).then(() => resolve({ok: true}), (err: {code?: string}) => resolve({ok: false, code: err.code}))
+      }))
+      const results = await Promise.allSettled(adds)
       results.forEach((r, k) => {
         if (r.status === 'fulfilled') acked.push(batch[k]!)
         else firstError ??= r.reason as {code?: string}
       })
+      const got = await read
+      const added = results.at(-1)!.status === 'fulfilled'
+      if (added ? got.ok : !got.ok && got.code === ErrorCode.NO_SUCH_ENTRY) readsOk++
+      else readsWrong++
     }
+    t.equal(readsWrong, 0, `reads issued while their entry's add was in flight answered its outcome (${readsOk} reads)`)
     t.equal(firstError?.code, ErrorCode.READ_ONLY, 'the disk filled up and adds failed with READ_ONLY')
     t.ok(e.readOnly, 'the engine says it is read-only')
     t.ok(acked.length > 100, `${acked.length} entries were acknowledged first`)
