@@ -22,7 +22,7 @@ import {open, rename} from 'node:fs/promises'
 import {join} from 'node:path'
 import {crc} from '../checksum.js'
 import {ErrorCode, LogError} from '../errors.js'
-import {LedgerIndex} from './ledger-index.js'
+import {INDEX_COLUMNS, LedgerIndex} from './ledger-index.js'
 import type {EngineState} from './state.js'
 
 const MAGIC = Buffer.from('LOGCTLCK', 'latin1')
@@ -43,8 +43,6 @@ export interface EncodedCheckpoint {
   /** The index's own arrays back the big pieces (copy on write until then): call once written. */
   release: () => void
 }
-
-const COLUMN_NAMES = ['ids', 'seg', 'off', 'len', 'dig'] as const
 
 /** Columns at least this large are written from the index's arrays; smaller bytes are copied into pieces. */
 const VIEW_BYTES = 64 * 1024
@@ -112,7 +110,7 @@ export function encodeCheckpoint(state: EngineState, pos: CheckpointPosition): E
     const chunks = big ? l.snapshot() : l.columns()
     if (big) shared.push(l)
     // Each column whole (its chunks in order), then the next column: the file's layout.
-    for (const col of COLUMN_NAMES.flatMap(name => chunks.map(c => c[name]))) {
+    for (const col of INDEX_COLUMNS.flatMap(name => chunks.map(c => c[name]))) {
       const view = new Uint8Array(col.buffer, col.byteOffset, col.byteLength)
       if (view.length >= VIEW_BYTES) {
         flush()

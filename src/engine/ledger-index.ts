@@ -45,16 +45,20 @@ function newChunk(capacity: number): Chunk {
   return {ids: new Float64Array(capacity), seg: new Uint32Array(capacity), off: new Uint32Array(capacity), len: new Uint32Array(capacity), dig: new Uint32Array(capacity), n: 0, snap: 0}
 }
 
+/** The columns, in the order a checkpoint holds them. */
+export const INDEX_COLUMNS = ['ids', 'seg', 'off', 'len', 'dig'] as const
+
+/** A new chunk of `capacity` slots holding src's entries [from, to) (to grow, split, copy on write, load). */
+function chunkOf(src: IndexColumns, from: number, to: number, capacity: number): Chunk {
+  const d = newChunk(capacity)
+  for (const k of INDEX_COLUMNS) d[k].set(src[k].subarray(from, to))
+  d.n = to - from
+  return d
+}
+
 /** A copy of the chunk's entries in fresh arrays of `capacity` slots. */
 function copyChunk(c: Chunk, capacity: number): Chunk {
-  const d = newChunk(capacity)
-  d.ids.set(c.ids.subarray(0, c.n))
-  d.seg.set(c.seg.subarray(0, c.n))
-  d.off.set(c.off.subarray(0, c.n))
-  d.len.set(c.len.subarray(0, c.n))
-  d.dig.set(c.dig.subarray(0, c.n))
-  d.n = c.n
-  return d
+  return chunkOf(c, 0, c.n, capacity)
 }
 
 function viewsOf(c: Chunk): IndexColumns {
@@ -176,13 +180,7 @@ export class LedgerIndex {
         // Insert into a full chunk: its upper half moves to a new chunk after it (only reads of `c`; its
         // entries past `half` are no longer its own, so a snapshot's views of them stay as they were).
         const half = c.n >>> 1
-        const d = newChunk(this.chunkEntries)
-        d.ids.set(c.ids.subarray(half, c.n))
-        d.seg.set(c.seg.subarray(half, c.n))
-        d.off.set(c.off.subarray(half, c.n))
-        d.len.set(c.len.subarray(half, c.n))
-        d.dig.set(c.dig.subarray(half, c.n))
-        d.n = c.n - half
+        const d = chunkOf(c, half, c.n, this.chunkEntries)
         c.n = half
         this.chunks.splice(k + 1, 0, d)
         if (i > half) {
@@ -193,13 +191,7 @@ export class LedgerIndex {
       }
     }
     c = this.writable(k, i)
-    if (i < c.n) {
-      c.ids.copyWithin(i + 1, i, c.n)
-      c.seg.copyWithin(i + 1, i, c.n)
-      c.off.copyWithin(i + 1, i, c.n)
-      c.len.copyWithin(i + 1, i, c.n)
-      c.dig.copyWithin(i + 1, i, c.n)
-    }
+    if (i < c.n) for (const name of INDEX_COLUMNS) c[name].copyWithin(i + 1, i, c.n)
     set(c, i, entryId, segmentId, offset, length, digest)
     c.n++
     this.n++
@@ -259,14 +251,7 @@ export class LedgerIndex {
     const n = col.ids.length
     for (let from = 0; from < n; from += x.chunkEntries) {
       const to = Math.min(n, from + x.chunkEntries)
-      const c = newChunk(Math.max(Math.min(16, x.chunkEntries), to - from))
-      c.ids.set(col.ids.subarray(from, to))
-      c.seg.set(col.seg.subarray(from, to))
-      c.off.set(col.off.subarray(from, to))
-      c.len.set(col.len.subarray(from, to))
-      c.dig.set(col.dig.subarray(from, to))
-      c.n = to - from
-      x.chunks.push(c)
+      x.chunks.push(chunkOf(col, from, to, Math.max(Math.min(16, x.chunkEntries), to - from)))
     }
     x.n = n
     return x

@@ -3,15 +3,14 @@
 // the snapshot's moment, whatever changed while it was being written.
 import t from 'tap'
 import {encodeCheckpoint, readCheckpoint, writeCheckpoint} from '../../src/engine/checkpoint.js'
-import {LedgerIndex} from '../../src/engine/ledger-index.js'
+import {INDEX_COLUMNS, LedgerIndex} from '../../src/engine/ledger-index.js'
 import {EngineState} from '../../src/engine/state.js'
 import {tempDir} from '../helpers/entries.js'
 
-const NAMES = ['ids', 'seg', 'off', 'len', 'dig'] as const
 /** Each column whole, chunk after chunk. */
 const copyOf = (l: LedgerIndex): number[][] => {
   const chunks = l.columns()
-  return NAMES.map(k => chunks.flatMap(c => [...c[k]]))
+  return INDEX_COLUMNS.map(k => chunks.flatMap(c => [...c[k]]))
 }
 
 t.test('a snapshot of a ledger index stays as it was while the index changes (copy on write)', async t => {
@@ -24,7 +23,7 @@ t.test('a snapshot of a ledger index stays as it was while the index changes (co
   t.equal(l.columns()[0]!.ids.buffer, arrays, 'an append writes past the snapshot, in the same arrays')
   l.put(4, 9, 9, 9, 9) // replaces a location inside it
   l.put(5, 9, 9, 9, 9) // inserts before its end
-  t.same(NAMES.map(k => [...snap[0]![k]]), before, 'the snapshot still shows its moment')
+  t.same(INDEX_COLUMNS.map(k => [...snap[0]![k]]), before, 'the snapshot still shows its moment')
   t.not(l.columns()[0]!.ids.buffer, arrays, 'the index moved to arrays of its own')
   t.same(l.get(4), {segmentId: 9, offset: 9, length: 9, digest: 9})
   t.same(l.get(5), {segmentId: 9, offset: 9, length: 9, digest: 9})
@@ -89,12 +88,12 @@ t.test('a chunked index matches a model through appends, inserts, replacements, 
     if (step % 997 === 0) {
       if (snap) {
         // What the snapshot showed when taken is what it shows now, whatever changed since.
-        const now = NAMES.map(k => snap!.views.flatMap(c => [...c[k]]))
+        const now = INDEX_COLUMNS.map(k => snap!.views.flatMap(c => [...c[k]]))
         if (JSON.stringify(now) !== JSON.stringify(snap.expect)) failures++
         l.release()
       }
       const views = l.snapshot()
-      snap = {views, expect: NAMES.map(k => views.flatMap(c => [...c[k]]))}
+      snap = {views, expect: INDEX_COLUMNS.map(k => views.flatMap(c => [...c[k]]))}
     }
   }
   t.equal(failures, 0, 'put() said "replaced" exactly for ids already held, and snapshots never changed')
