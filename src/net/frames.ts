@@ -86,21 +86,22 @@ function writeHeader(buf: Buffer, kind: FrameKind, count: number): number {
  * What an error message calls an item ("add 3/17"): built only when there is an error (a string per item
  * built up front was ~100 bytes of garbage and two BigInt-to-string conversions per entry encoded).
  */
-interface Named { kind: 'add' | 'entry'; item: {ledgerId: unknown; entryId: unknown} }
-const named = (kind: Named['kind'], item: Named['item']): string => `${kind} ${String(item.ledgerId)}/${String(item.entryId)}`
+type ItemKind = 'add' | 'entry'
+type Item = {ledgerId: unknown; entryId: unknown}
+const named = (kind: ItemKind, item: Item): string => `${kind} ${String(item.ledgerId)}/${String(item.entryId)}`
 
-function checkPayload(payload: unknown, kind: Named['kind'], item: Named['item']): Buffer {
+function checkPayload(payload: unknown, kind: ItemKind, item: Item): Buffer {
   if (!Buffer.isBuffer(payload)) throw new LogError(ErrorCode.BAD_INPUT, `${named(kind, item)}: payload must be a Buffer`)
   checkPayloadLength(payload.length, kind, item)
   return payload
 }
 
-function checkPayloadLength(length: number, kind: Named['kind'], item: Named['item']): number {
+function checkPayloadLength(length: number, kind: ItemKind, item: Item): number {
   if (length > MAX_PAYLOAD_BYTES) throw tooLarge(`${named(kind, item)}: payload of ${length} bytes is over the wire limit of ${MAX_PAYLOAD_BYTES}`, length, MAX_PAYLOAD_BYTES)
   return length
 }
 
-function checkDigest(digest: unknown, kind: Named['kind'], item: Named['item']): number {
+function checkDigest(digest: unknown, kind: ItemKind, item: Item): number {
   if (!Number.isInteger(digest) || (digest as number) < 0 || (digest as number) > 0xffffffff) {
     throw new LogError(ErrorCode.BAD_INPUT, `${named(kind, item)}: digest must be an unsigned 32-bit integer`)
   }
