@@ -138,6 +138,15 @@ interface InFlight {
   done: Promise<void>
 }
 
+/** The add of entry n among a ledger's groups on their way to the journal, with its group's `done`, if any. */
+function inFlight(list: readonly InFlight[], n: number): {rec: AddRecord; done: Promise<void>} | undefined {
+  for (const g of list) {
+    if (n < g.min || n > g.max) continue
+    for (const rec of g.recs) if (rec.n === n) return {rec, done: g.done}
+  }
+  return undefined
+}
+
 interface LacWaiter {
   after: number
   resolve: (lac: bigint) => void
@@ -333,6 +342,7 @@ export class StorageEngine {
     const done = new Promise<void>(resolve => { release = resolve })
     let lastLedger: bigint | undefined
     let index: LedgerIndex | undefined
+    let inLedger: InFlight[] | undefined
     let group: InFlight | undefined
     const groups: Array<[bigint, InFlight]> = []
     for (let k = 0; k < recs.length; k++) {
@@ -346,9 +356,10 @@ export class StorageEngine {
         if (rec.ledgerId !== lastLedger) {
           lastLedger = rec.ledgerId
           index = this.state.ledgers.get(rec.ledgerId)
+          inLedger = this.pending.get(rec.ledgerId)
           group = groups.find(g => g[0] === rec.ledgerId)?.[1]
         }
-        const inflight = this.inFlight(rec.ledgerId, rec.n)
+        const inflight = inLedger && inFlight(inLedger, rec.n)
         const known = index?.digestOf(rec.n) ?? inflight?.rec.digest
         if (known !== undefined) {
           if (known !== rec.digest) {
@@ -361,9 +372,8 @@ export class StorageEngine {
         if (!group) {
           group = {recs: [], min: rec.n, max: rec.n, done}
           groups.push([rec.ledgerId, group])
-          let list = this.pending.get(rec.ledgerId)
-          if (!list) this.pending.set(rec.ledgerId, (list = []))
-          list.push(group)
+          if (!inLedger) this.pending.set(rec.ledgerId, (inLedger = []))
+          inLedger.push(group)
         }
         group.recs.push(rec)
         if (rec.n < group.min) group.min = rec.n
@@ -431,17 +441,6 @@ export class StorageEngine {
     const waits: Array<Promise<void>> = []
     for (const g of list) if (g.max >= from && g.min <= to) waits.push(g.done)
     return waits.length > 0 ? Promise.all(waits) : undefined
-  }
-
-  /** The add of entry n of the ledger on its way to the journal, with its group's `done`, if there is one. */
-  private inFlight(ledgerId: bigint, n: number): {rec: AddRecord; done: Promise<void>} | undefined {
-    const list = this.pending.get(ledgerId)
-    if (!list) return undefined
-    for (const g of list) {
-      if (n < g.min || n > g.max) continue
-      for (const rec of g.recs) if (rec.n === n) return {rec, done: g.done}
-    }
-    return undefined
   }
 
   /** Check one request and turn it into the journal record that will carry it. */
