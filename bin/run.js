@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc
+#!/usr/bin/env -S node --single-threaded-gc --initial-old-space-size=64
 // The flags are DAEMON_NODE_FLAGS (src/server/node-flags.ts), for the commands that run bookies; harmless for the others.
 import {execute} from '@oclif/core'
 

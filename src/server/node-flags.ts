@@ -10,5 +10,13 @@
  * and clients, they cost more than they save. Measured on the project's 2-core machine with
  * benchmarks/cluster.ts (--bookie-node-args=--single-threaded-gc against none, paired runs): one bookie
  * +4-17 % entries/s and p99 1.4-3.4 ms lower; three bookies +8-23 % (docs/BENCHMARKS.md).
+ *
+ * --initial-old-space-size=64: a bookie's JS heap holds ~17 MB of live objects, and at that size V8 keeps
+ * the old generation's limit so close above it that a bookie taking ~40,000 adds/s ran a full mark-compact
+ * every ~200 ms, in place of nearly every scavenge (--trace-gc: 44 in one 15 s run of benchmarks/log.ts's
+ * tail step; incremental marking ~20-45 ms of main thread each). Starting the old generation at 64 MB: 4-6
+ * in the same run, the three bookies' CPU 116-121 % -> 100-109 % of a core (paired runs, docs/BENCHMARKS.md).
+ * It is a starting size, not a cap (the heap still grows as needed), and costs at most ~50 MB of resident
+ * memory per bookie.
  */
-export const DAEMON_NODE_FLAGS: readonly string[] = ['--single-threaded-gc']
+export const DAEMON_NODE_FLAGS: readonly string[] = ['--single-threaded-gc', '--initial-old-space-size=64']
