@@ -32,6 +32,34 @@ export function entryDigest(ledgerId: bigint, entryId: bigint, lac: bigint, payl
   return crc32c(asBuffer(payload), prefix === undefined ? h : crc32c(asBuffer(prefix), h))
 }
 
+/** What an entry's digest covers, and where a received entry may carry those bytes as they arrived. */
+export interface Digested {
+  ledgerId: bigint
+  entryId: bigint
+  lac: bigint
+  payload: Uint8Array
+  /**
+   * The digest's input exactly as it travelled (ledgerId | entryId | lac | length | payload, contiguous in
+   * one buffer, the payload being its last bytes): frames lay an entry's head out in this order, so the
+   * frame decoder hands this view along and one CRC call over it checks the entry, instead of a header
+   * assembled from the ids and two calls. Absent when the entry arrived split across chunks.
+   */
+  signed?: Uint8Array | undefined
+}
+
+/**
+ * The digest of an entry as received: over its `signed` bytes when it has them and they end with its very
+ * payload bytes (same memory, so no other payload can be vouched for by them), else computed from its fields.
+ */
+export function digestOf(e: Digested): number {
+  const s = e.signed
+  const p = e.payload
+  if (s !== undefined && s.buffer === p.buffer && s.length === DIGEST_HEADER_BYTES + p.length && s.byteOffset + DIGEST_HEADER_BYTES === p.byteOffset) {
+    return crc32c(asBuffer(s))
+  }
+  return entryDigest(e.ledgerId, e.entryId, e.lac, p)
+}
+
 export function crc(data: Uint8Array, initial = 0): number {
   return crc32c(asBuffer(data), initial)
 }

@@ -5,7 +5,7 @@
  * entry's digest is checked; an entry missing or corrupt on one bookie is read from the next bookie of its
  * write set. follow() tails an open ledger by long-polling the LAC.
  */
-import {entryDigest} from '../checksum.js'
+import {digestOf} from '../checksum.js'
 import {ErrorCode, LogError, asLogError} from '../errors.js'
 import * as ids from '../ids.js'
 import type {LedgerMetadata, MetadataStore, Versioned} from '../meta/store.js'
@@ -114,7 +114,7 @@ export class LedgerReader {
   }
 
   private valid(e: ReadEntry): boolean {
-    return e.ledgerId === this.ledgerId && entryDigest(e.ledgerId, e.entryId, e.lac, e.payload) === e.digest
+    return e.ledgerId === this.ledgerId && digestOf(e) === e.digest
   }
 
   /**

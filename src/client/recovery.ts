@@ -14,7 +14,7 @@ import {ErrorCode, LogError, asLogError, isLogError} from '../errors.js'
 import type {LedgerMetadata, MetadataStore, Versioned} from '../meta/store.js'
 import type {ReadEntry} from '../net/bookie-client.js'
 import type {BookiePool} from './bookies.js'
-import {entryDigest} from '../checksum.js'
+import {digestOf} from '../checksum.js'
 import {bookiesFor, ensembleCoverage, quorumCoverage} from './quorum.js'
 
 async function casLoop(store: MetadataStore, id: bigint, change: (m: Versioned<LedgerMetadata>) => LedgerMetadata | undefined): Promise<Versioned<LedgerMetadata>> {
@@ -37,7 +37,7 @@ async function probeEntry(pool: BookiePool, meta: LedgerMetadata, bookie: string
     const got = await (await pool.client(bookie)).readEntries(meta.ledgerId, entryId, entryId)
     const e = got.find(x => x.entryId === entryId)
     if (!e) return {absent: true}
-    if (e.ledgerId !== meta.ledgerId || entryDigest(e.ledgerId, e.entryId, e.lac, e.payload) !== e.digest) {
+    if (e.ledgerId !== meta.ledgerId || digestOf(e) !== e.digest) {
       return {unknown: new LogError(ErrorCode.BAD_CHECKSUM, `bookie ${bookie} holds a corrupt copy of entry ${entryId}`)}
     }
     return {found: e}

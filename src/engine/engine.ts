@@ -9,7 +9,7 @@ import {channel} from 'node:diagnostics_channel'
 import {mkdirSync, statfsSync} from 'node:fs'
 import {open as openFile, type FileHandle} from 'node:fs/promises'
 import {join} from 'node:path'
-import {entryDigest, nativeCrcLoaded} from '../checksum.js'
+import {digestOf, nativeCrcLoaded} from '../checksum.js'
 import {ErrorCode, LogError, asLogError} from '../errors.js'
 import * as ids from '../ids.js'
 import {encodeCheckpoint, writeCheckpoint} from './checkpoint.js'
@@ -69,6 +69,8 @@ export interface AddRequest {
   recovery?: boolean
   /** Store the payload LZ4-compressed when that saves space (a per-ledger option of the writer). */
   compress?: boolean
+  /** The digest's input as it arrived in a frame, ending with `payload` (src/checksum.ts Digested). */
+  signed?: Buffer | undefined
 }
 
 export interface StoredEntry {
@@ -119,6 +121,8 @@ interface AddRecord extends JournalRecord {
   n: number
   /** The uncompressed payload (what the write cache keeps and readers get). */
   payload: Buffer
+  /** AddRequest.signed: what its digest is checked over when present. */
+  signed: Buffer | undefined
   compress: boolean
   /** Set when the add failed; undefined once durable. */
   error: LogError | undefined
@@ -349,7 +353,7 @@ export class StorageEngine {
       const rec = recs[k]!
       const i = rec.i
       try {
-        if (bad ? bad.has(k) : entryDigest(rec.ledgerId, rec.entryId, rec.lac, rec.payload) !== rec.digest) {
+        if (bad ? bad.has(k) : digestOf(rec) !== rec.digest) {
           throw checksumError(`entry ${rec.ledgerId}/${rec.entryId}`, {ledgerId: String(rec.ledgerId), entryId: String(rec.entryId)})
         }
         this.admit(rec.ledgerId, (rec.flags & RecordFlag.RECOVERY) !== 0)
@@ -458,7 +462,7 @@ export class StorageEngine {
     if (!Number.isInteger(digest) || digest < 0 || digest > 0xffffffff) throw new LogError(ErrorCode.BAD_INPUT, 'digest must be an unsigned 32-bit integer')
     return {
       type: RecordType.ENTRY, flags: req.recovery === true ? RecordFlag.RECOVERY : 0, digest, ledgerId, entryId, lac,
-      payloadLen: payload.length, stored: payload, payload, i, n: Number(entryId), compress: req.compress === true, error: undefined,
+      payloadLen: payload.length, stored: payload, payload, signed: req.signed, i, n: Number(entryId), compress: req.compress === true, error: undefined,
     }
   }
 

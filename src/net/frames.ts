@@ -2,17 +2,22 @@
  * Binary frames of the bookie protocol (docs/PROTOCOL.md). Byte grammar, all integers big-endian:
  *
  *   message       = header item{count}                 ; exactly `count` items, nothing after the last one
- *   header        = magic:u16 (0x4C47, "LG") version:u8 (1) kind:u8 count:u32
+ *   header        = magic:u16 (0x4C47, "LG") version:u8 (2) kind:u8 count:u32
  *
  *   kind 1 ADD_BATCH (request body of POST /v1/entries; entries of any ledgers)
- *     item        = flags:u8 ledgerId:u64 entryId:u64 lac:i64 digest:u32 len:u32 payload:byte{len}
+ *     item        = flags:u8 digest:u32 ledgerId:u64 entryId:u64 lac:i64 len:u32 payload:byte{len}
  *     flags       = bit 0 RECOVERY (accepted on a fenced ledger), bit 1 COMPRESS (store LZ4); others 0
  *   kind 2 ADD_RESULTS (answer to ADD_BATCH: one item per add, in request order)
  *     item        = status:u8 len:u32 error:byte{len}
  *     status 0    = stored durably (len = 0)
  *     status 1    = refused; error = UTF-8 JSON {code, message, detail} (len 2..MAX_ERROR_BYTES)
  *   kind 3 ENTRIES (answer to GET /v1/ledgers/{id}/entries: entries ascending)
- *     item        = ledgerId:u64 entryId:u64 lac:i64 digest:u32 len:u32 payload:byte{len}
+ *     item        = digest:u32 ledgerId:u64 entryId:u64 lac:i64 len:u32 payload:byte{len}
+ *
+ * An entry's digest covers ledgerId | entryId | lac | len | payload (src/checksum.ts), which is exactly how
+ * those fields follow one another after `digest` (version 2 put the digest first for this; version 1 had it
+ * after lac): decoded entries carry that span as `signed`, the bytes received in one piece, so whoever
+ * verifies the digest does it with one CRC over it (checksum.ts digestOf).
  *
  * Every item is a fixed-size head whose last field is the length of the variable part ("blob") that
  * follows. Bounds, each checked BEFORE anything is kept for it: count <= (bytes the message may still hold
@@ -29,7 +34,7 @@ import type {AddRequest, StoredEntry} from '../engine/engine.js'
 import * as ids from '../ids.js'
 
 export const MAGIC = 0x4c47
-export const VERSION = 1
+export const VERSION = 2
 export const HEADER_BYTES = 8
 /** Hard cap of one entry on the wire (a bookie's configured limit, default 1 MiB, is checked per entry). */
 export const MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
@@ -56,15 +61,21 @@ const KNOWN_FLAGS = AddFlag.RECOVERY | AddFlag.COMPRESS
  */
 export type AddItem = AddRequest & {prefix?: Buffer}
 
-/** One entry as a read answer carries it: the engine's StoredEntry (bookie-client.ts calls it ReadEntry). */
-export type EntryItem = StoredEntry
+/**
+ * One entry as a read answer carries it: the engine's StoredEntry (bookie-client.ts calls it ReadEntry);
+ * decoded, with the bytes its digest covers as they arrived (`signed`, see the grammar above).
+ */
+export type EntryItem = StoredEntry & {signed?: Buffer | undefined}
 
 /** undefined = stored; a LogError = refused. */
 export type AddOutcome = LogError | undefined
 
-const ADD_HEAD = 1 + 8 + 8 + 8 + 4 + 4
+const ADD_HEAD = 1 + 4 + 8 + 8 + 8 + 4
 const RESULT_HEAD = 1 + 4
-const ENTRY_HEAD = 8 + 8 + 8 + 4 + 4
+const ENTRY_HEAD = 4 + 8 + 8 + 8 + 4
+/** Where the digest's input (ledgerId onwards) starts in an add's and in an entry's head. */
+const ADD_SIGNED = 1 + 4
+const ENTRY_SIGNED = 4
 
 function badFrame(message: string, detail: Record<string, unknown> = {}): LogError {
   return new LogError(ErrorCode.BAD_FRAME, message, {detail})
@@ -134,11 +145,11 @@ export function encodeAddBatch(items: readonly AddItem[], into?: Buffer): Buffer
     const length = prefix === undefined ? payload.length : checkPayloadLength(checkPayload(prefix, 'add', it).length + payload.length, 'add', it)
     const flags = (it.recovery === true ? AddFlag.RECOVERY : 0) | (it.compress === true ? AddFlag.COMPRESS : 0)
     buf[o] = flags
-    writeInt64BE(buf, ledgerId, o + 1)
-    writeInt64BE(buf, entryId, o + 9)
-    writeInt64BE(buf, ids.lac(it.lac), o + 17)
-    o = buf.writeUInt32BE(checkDigest(it.digest, 'add', it), o + 25)
-    o = buf.writeUInt32BE(length, o)
+    buf.writeUInt32BE(checkDigest(it.digest, 'add', it), o + 1)
+    writeInt64BE(buf, ledgerId, o + 5)
+    writeInt64BE(buf, entryId, o + 13)
+    writeInt64BE(buf, ids.lac(it.lac), o + 21)
+    o = buf.writeUInt32BE(length, o + 29)
     if (prefix !== undefined) o += prefix.copy(buf, o)
     o += payload.copy(buf, o)
   }
@@ -186,11 +197,11 @@ export function encodeEntries(items: readonly EntryItem[]): Buffer {
   let o = writeHeader(buf, FrameKind.ENTRIES, items.length)
   for (const it of items) {
     const payload = checkPayload(it.payload, 'entry', it)
-    writeInt64BE(buf, ids.ledgerId(it.ledgerId), o)
-    writeInt64BE(buf, ids.entryId(it.entryId), o + 8)
-    writeInt64BE(buf, ids.lac(it.lac), o + 16)
-    o = buf.writeUInt32BE(checkDigest(it.digest, 'entry', it), o + 24)
-    o = buf.writeUInt32BE(payload.length, o)
+    buf.writeUInt32BE(checkDigest(it.digest, 'entry', it), o)
+    writeInt64BE(buf, ids.ledgerId(it.ledgerId), o + 4)
+    writeInt64BE(buf, ids.entryId(it.entryId), o + 12)
+    writeInt64BE(buf, ids.lac(it.lac), o + 20)
+    o = buf.writeUInt32BE(payload.length, o + 28)
     o += payload.copy(buf, o)
   }
   return buf
@@ -203,13 +214,15 @@ interface KindSpec<T> {
   kind: FrameKind
   name: string
   headBytes: number
+  /** For entries: where the span their digest covers starts in the head (it runs to the blob's end). */
+  signedFrom?: number
   maxBlob: number
   /** The error for a blob over maxBlob: an entry is TOO_LARGE, anything else a broken frame. */
   oversized(len: number): LogError
   /** Check the head (flags, status…) at `at`; returns the blob length it declares. */
   blobLength(head: Buffer, at: number): number
-  /** The item whose head starts at `at` in `buf`. */
-  build(buf: Buffer, at: number, blob: Buffer): T
+  /** The item whose head starts at `at` in `buf`; `signed` is the span from signedFrom to the blob's end (kinds that have one). */
+  build(buf: Buffer, at: number, blob: Buffer, signed: Buffer | undefined): T
 }
 
 /**
@@ -244,6 +257,7 @@ const addSpec: KindSpec<AddItem> = {
   kind: FrameKind.ADD_BATCH,
   name: 'add batch',
   headBytes: ADD_HEAD,
+  signedFrom: ADD_SIGNED,
   maxBlob: MAX_PAYLOAD_BYTES,
   oversized: entryTooLarge,
   blobLength(h, at) {
@@ -251,9 +265,9 @@ const addSpec: KindSpec<AddItem> = {
     if ((flags & ~KNOWN_FLAGS) !== 0) throw badFrame(`unknown add flags 0x${flags.toString(16)}`, {flags})
     return h.readUInt32BE(at + ADD_HEAD - 4)
   },
-  build(h, at, payload) {
+  build(h, at, payload, signed) {
     const flags = h[at]!
-    const item: AddItem = {ledgerId: repeatedLedger.read(h, at + 1), entryId: h.readBigUInt64BE(at + 9), lac: repeatedLac.read(h, at + 17), digest: h.readUInt32BE(at + 25), payload}
+    const item: AddItem = {ledgerId: repeatedLedger.read(h, at + 5), entryId: h.readBigUInt64BE(at + 13), lac: repeatedLac.read(h, at + 21), digest: h.readUInt32BE(at + 1), payload, signed}
     if ((flags & AddFlag.RECOVERY) !== 0) item.recovery = true
     if ((flags & AddFlag.COMPRESS) !== 0) item.compress = true
     return item
@@ -290,10 +304,11 @@ const entrySpec: KindSpec<EntryItem> = {
   kind: FrameKind.ENTRIES,
   name: 'entries',
   headBytes: ENTRY_HEAD,
+  signedFrom: ENTRY_SIGNED,
   maxBlob: MAX_PAYLOAD_BYTES,
   oversized: entryTooLarge,
   blobLength: (h, at) => h.readUInt32BE(at + ENTRY_HEAD - 4),
-  build: (h, at, payload) => ({ledgerId: h.readBigUInt64BE(at), entryId: h.readBigUInt64BE(at + 8), lac: h.readBigInt64BE(at + 16), digest: h.readUInt32BE(at + 24), payload}),
+  build: (h, at, payload, signed) => ({ledgerId: h.readBigUInt64BE(at + 4), entryId: h.readBigUInt64BE(at + 12), lac: h.readBigInt64BE(at + 20), digest: h.readUInt32BE(at), payload, signed}),
 }
 
 export interface DecoderLimits {
@@ -437,6 +452,7 @@ export class FrameDecoder<T> {
   private fromChunks(): T[] {
     const chunks = this.chunks
     const hb = this.spec.headBytes
+    const sf = this.spec.signedFrom
     let c = 0
     let base = 0 // message offset of chunks[c]
     /** Bytes [from, to) of the message: a view when they lie in one chunk, else a copy. */
@@ -460,8 +476,10 @@ export class FrameDecoder<T> {
       return out
     }
     return this.blobStarts.map((start, i) => {
-      const head = slice(start - hb, start)
-      return this.spec.build(head, 0, slice(start, start + this.blobLengths[i]!))
+      const end = start + this.blobLengths[i]!
+      // Head and blob together: a view of the chunk they arrived in, or one copy when they straddle two.
+      const item = slice(start - hb, end)
+      return this.spec.build(item, 0, item.subarray(hb), sf === undefined ? undefined : item.subarray(sf))
     })
   }
 
@@ -494,7 +512,11 @@ export class FrameDecoder<T> {
       const owned = !single && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength
       this.chunks.length = 0
       const hb = this.spec.headBytes
-      const items = this.blobStarts.map((start, i) => this.spec.build(body, start - hb, body.subarray(start, start + this.blobLengths[i]!)))
+      const sf = this.spec.signedFrom
+      const items = this.blobStarts.map((start, i) => {
+        const end = start + this.blobLengths[i]!
+        return this.spec.build(body, start - hb, body.subarray(start, end), sf === undefined ? undefined : body.subarray(start - hb + sf, end))
+      })
       return {items, body, owned}
     } catch (err) {
       throw this.failWith(err)

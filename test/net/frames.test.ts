@@ -1,8 +1,8 @@
 import t from 'tap'
-import {entryDigest} from '../../src/checksum.js'
+import {crc, digestOf, entryDigest} from '../../src/checksum.js'
 import {ErrorCode, LogError, isLogError} from '../../src/errors.js'
 import {
-  FrameDecoder, HEADER_BYTES, MAX_ERROR_BYTES, MAX_PAYLOAD_BYTES, addBatchDecoder, addResultsDecoder, decodeAddBatch, decodeAddResults, decodeEntries,
+  FrameDecoder, HEADER_BYTES, VERSION, MAX_ERROR_BYTES, MAX_PAYLOAD_BYTES, addBatchDecoder, addResultsDecoder, decodeAddBatch, decodeAddResults, decodeEntries,
   encodeAddBatch, encodeAddResults, encodeEntries, entriesDecoder, type AddItem, type EntryItem,
 } from '../../src/net/frames.js'
 
@@ -32,6 +32,11 @@ const adds: AddItem[] = [
 const entries: EntryItem[] = adds.map(({ledgerId, entryId, lac, payload, digest}) => ({ledgerId, entryId, lac, payload, digest}))
 const outcomes = [undefined, new LogError(ErrorCode.FENCED, 'ledger 1 is fenced', {detail: {ledgerId: '1'}}), undefined, new LogError(ErrorCode.BAD_CHECKSUM, 'x'.repeat(20_000))]
 
+/** Decoded items without the `signed` view (checked on its own below), to compare with what was encoded. */
+function plain<T extends {signed?: Buffer | undefined}>(items: T[]): Array<Omit<T, 'signed'>> {
+  return items.map(({signed: _signed, ...rest}) => rest)
+}
+
 /** A decode that must fail: returns the LogError (anything else fails the test). */
 function failure(fn: () => unknown): LogError | undefined {
   try {
@@ -49,8 +54,8 @@ function feed<T>(d: FrameDecoder<T>, buf: Buffer, step: number): T[] {
 }
 
 t.test('round trips of the three message kinds', async t => {
-  t.same(decodeAddBatch(encodeAddBatch(adds)), adds)
-  t.same(decodeEntries(encodeEntries(entries)), entries)
+  t.same(plain(decodeAddBatch(encodeAddBatch(adds))), adds)
+  t.same(plain(decodeEntries(encodeEntries(entries))), entries)
   const back = decodeAddResults(encodeAddResults(outcomes))
   t.equal(back.length, 4)
   t.equal(back[0], undefined)
@@ -66,7 +71,7 @@ t.test('an add given in two parts (prefix, payload) travels as one entry with th
   const whole = Buffer.concat([prefix, payload])
   const digest = entryDigest(5n, 9n, 8n, payload, prefix)
   t.equal(digest, entryDigest(5n, 9n, 8n, whole), 'the digest of the parts is the digest of the whole')
-  const [back] = decodeAddBatch(encodeAddBatch([{ledgerId: 5n, entryId: 9n, lac: 8n, payload, prefix, digest}]))
+  const [back] = plain(decodeAddBatch(encodeAddBatch([{ledgerId: 5n, entryId: 9n, lac: 8n, payload, prefix, digest}])))
   t.same(back, {ledgerId: 5n, entryId: 9n, lac: 8n, payload: whole, digest}, 'decoded as one payload')
   const big = Buffer.alloc(MAX_PAYLOAD_BYTES)
   t.equal(failure(() => encodeAddBatch([{ledgerId: 5n, entryId: 9n, lac: 8n, payload: big, prefix, digest: 0}]))?.code, ErrorCode.TOO_LARGE, 'the limit counts both parts')
@@ -77,8 +82,8 @@ t.test('byte at a time (and every other chunk size) gives the same items', async
   const e = encodeEntries(entries)
   const r = encodeAddResults(outcomes)
   for (const step of [1, 2, 3, 7, 33, 64, 1000]) {
-    t.same(feed(addBatchDecoder(), a, step), adds, `adds, ${step} bytes at a time`)
-    t.same(feed(entriesDecoder({expectedBytes: e.length}), e, step), entries, `entries, ${step} bytes at a time`)
+    t.same(plain(feed(addBatchDecoder(), a, step)), adds, `adds, ${step} bytes at a time`)
+    t.same(plain(feed(entriesDecoder({expectedBytes: e.length}), e, step)), entries, `entries, ${step} bytes at a time`)
     t.same(feed(addResultsDecoder(), r, step).map(x => x?.code), outcomes.map(x => x?.code), `results, ${step} bytes at a time`)
   }
   const d = addBatchDecoder()
@@ -101,6 +106,39 @@ t.test('byte at a time (and every other chunk size) gives the same items', async
   const single = addBatchDecoder()
   single.push(a)
   t.notOk(single.end().owned, 'a single chunk is the caller\'s: never marked transferable')
+})
+
+t.test('decoded entries carry the bytes their digest covers, in one piece, at every split', async t => {
+  const items = [add(4n, 0n, 3000), add(4n, 1n, 0), add(2n ** 64n - 1n, 2n ** 53n - 1n, 10), add(4n, 3n, 4000)]
+  const stored: EntryItem[] = items.map(({ledgerId, entryId, lac, payload, digest}) => ({ledgerId, entryId, lac, payload, digest}))
+  const wire = {adds: encodeAddBatch(items), entries: encodeEntries(stored)}
+  for (const step of [1, 7, 33, 1000, 4096, 1 << 20]) {
+    for (const joinFrom of [0, 1 << 20]) {
+      const got = [
+        ...feed(addBatchDecoder({joinFrom}), wire.adds, step),
+        ...feed(entriesDecoder({joinFrom}), wire.entries, step),
+      ]
+      const ok = got.every((x, i) => {
+        const want = items[i % items.length]!
+        return x.signed !== undefined && x.signed.length === 28 + want.payload.length && crc(x.signed) === want.digest && digestOf(x) === want.digest
+      })
+      t.ok(ok, `${step} bytes at a time, joinFrom ${joinFrom}: one CRC over signed gives each digest`)
+    }
+  }
+  const [one] = decodeEntries(wire.entries)
+  // What digestOf vouches for is the payload it is given: `signed` counts only when it ends with those very bytes.
+  const p = one!.payload
+  // The same bytes but one, at the same offset of another ArrayBuffer, and in the same buffer at another offset.
+  const other = Buffer.alloc(p.byteOffset + p.length).subarray(p.byteOffset)
+  p.copy(other)
+  other[0] = other[0]! ^ 1
+  t.not(digestOf({...one!, payload: other}), one!.digest, 'a payload in other memory (one byte off) is checked on its own, not by signed')
+  t.not(digestOf({...one!, payload: one!.signed!.subarray(0, p.length)}), one!.digest, 'a payload elsewhere in the same buffer is checked on its own')
+  t.equal(digestOf({...one!, signed: undefined}), one!.digest, 'without signed, the digest is computed from the fields')
+  const flipped = Buffer.from(wire.entries)
+  flipped[HEADER_BYTES + 4 + 8 + 7] = flipped[HEADER_BYTES + 4 + 8 + 7]! ^ 1 // the first entry's id, low byte
+  const [bad] = decodeEntries(flipped)
+  t.not(digestOf(bad!), one!.digest, 'a changed id on the wire no longer matches the digest')
 })
 
 t.test('every truncation is BAD_FRAME, at end() when no length says more', async t => {
@@ -179,7 +217,7 @@ t.test('fuzz: mutated frames and junk decode or fail with a LogError, without bi
     if (i % 5 === 4) {
       buf = Buffer.alloc(Math.floor(rand() * 200))
       for (let j = 0; j < buf.length; j++) buf[j] = Math.floor(rand() * 256)
-      if (rand() < 0.5 && buf.length >= 4) buf.writeUInt32BE(0x4c470100 | (k + 1), 0) // junk behind a valid magic
+      if (rand() < 0.5 && buf.length >= 4) buf.writeUInt32BE(0x4c470000 | (VERSION << 8) | (k + 1), 0) // junk behind a valid magic and version
     } else {
       buf = Buffer.from(valid[k]!)
       const flips = 1 + Math.floor(rand() * 4)
