@@ -36,6 +36,12 @@ export interface EngineOptions {
   maxBatchBytes?: number
   /** Hold an idle flush back this long for more records (default 0: never). */
   maxWaitMicros?: number
+  /**
+   * Under concurrent load (records queued behind at least BUSY_SYNCS of the journal's last 32 syncs), an idle
+   * flush waits up to this long for more records to join it (default 1000; 0 = never). A lone writer never
+   * waits. src/engine/journal.ts explains and cites the measurements.
+   */
+  adaptiveWaitMicros?: number
   /** Memory for recently added entries (default 64 MiB). */
   writeCacheBytes?: number
   /**
@@ -163,6 +169,7 @@ const defaults = {
   preallocBytes: 4 * 1024 * 1024,
   maxBatchBytes: 4 * 1024 * 1024,
   maxWaitMicros: 0,
+  adaptiveWaitMicros: 1000,
   writeCacheBytes: 64 * 1024 * 1024,
   checkpointBytes: 64 * 1024 * 1024,
   compactIntervalMs: 60_000,
@@ -189,6 +196,7 @@ function resolveOptions(o: EngineOptions): ResolvedOptions {
   int('preallocBytes', 0, 256 * 1024 * 1024)
   int('maxBatchBytes', 64 * 1024, 64 * 1024 * 1024)
   int('maxWaitMicros', 0, 1_000_000)
+  int('adaptiveWaitMicros', 0, 1_000_000)
   int('writeCacheBytes', 0, 2 ** 40)
   int('checkpointBytes', 1, 2 ** 40)
   int('compactIntervalMs', 0, 2 ** 31 - 1)
@@ -263,7 +271,7 @@ export class StorageEngine {
       if (head.create) r.state.segment(head.segmentId)
       let engine: StorageEngine | undefined
       const journal = await Journal.start(
-        {dir: opts.dir, preallocBytes: opts.preallocBytes, maxSegmentBytes: opts.maxSegmentBytes, maxBatchBytes: opts.maxBatchBytes, maxWaitMicros: opts.maxWaitMicros},
+        {dir: opts.dir, preallocBytes: opts.preallocBytes, maxSegmentBytes: opts.maxSegmentBytes, maxBatchBytes: opts.maxBatchBytes, maxWaitMicros: opts.maxWaitMicros, adaptiveWaitMicros: opts.adaptiveWaitMicros},
         {
           onBatch: info => engine?.onBatch(info),
           onSealed: (id, end) => {
