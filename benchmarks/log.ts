@@ -5,6 +5,7 @@
  *   npx tsc -b && node dist/benchmarks/log.js [--quick] [--json] [--dir D] [--bookies 3|1] [--rounds R]
  *        [--seconds S] [--max-entries N] [--segment-bytes B]
  *        [--tail-seconds S] [--tail-warmup S] [--rate N,... | --rate-fraction F,...] [--follower child|inproc]
+ *        [--follower-node-args="..."]   (Node flags of the follower process; default APP_NODE_FLAGS, "" for none)
  *        [--wait-quiet S] [--retry-noisy N] [--bookie-node-args="--cpu-prof ..."]
  *        [--bookie-engine '{"verifyOffloadBytes":1073741824}'] [--writer maxRequestsPerBookie=1,explicitLacMs=0]   (diagnostics)
  *
@@ -37,6 +38,7 @@ import type {WriterOptions} from '../src/client/ledger-writer.js'
 import {Bookies, requestDelta} from './lib/bookies.js'
 import {CELL_FLAGS, CpuMeter, fmt1, fmt2, fmtInt, fmtPct, fmtUs, histogram, log, loadLine, machineInfo, machineLine, median, pcts, pickDir, recordUs, reporter, retryNoisy, settle, table, toJson, verdict, type CpuShares, type Pcts} from './lib/machine.js'
 import {ledgerCell, logCell, warmUp, type AppendCellResult, type Quorum} from './lib/replicated.js'
+import {APP_NODE_FLAGS} from '../src/server/node-flags.js'
 
 const {values: flags} = parseArgs({
   options: {
@@ -49,6 +51,7 @@ const {values: flags} = parseArgs({
     rate: {type: 'string'},
     'rate-fraction': {type: 'string'},
     follower: {type: 'string'},
+    'follower-node-args': {type: 'string'},
     'bookie-node-args': {type: 'string'},
     'bookie-engine': {type: 'string'},
     writer: {type: 'string'},
@@ -83,6 +86,8 @@ const CFG = {
   rates: flags.rate === undefined ? undefined : flags.rate.split(',').map(Number),
   rateFractions: (flags['rate-fraction'] ?? (QUICK ? '0.5' : '0.05,0.25,0.5')).split(',').map(Number),
   follower: (flags.follower ?? 'child') as 'child' | 'inproc',
+  /** The follower process's Node flags: what the README advises applications (src/server/node-flags.ts). */
+  followerNodeArgs: flags['follower-node-args'] === undefined ? [...APP_NODE_FLAGS] : flags['follower-node-args'].split(/\s+/).filter(Boolean),
   waitQuiet: Number(flags['wait-quiet'] ?? 0),
   retryNoisy: Number(flags['retry-noisy'] ?? 0),
   noisyPct: 25,
@@ -139,7 +144,7 @@ async function startFollower(client: LogctlClient, metadata: string, name: strin
     return {pid: undefined, result, kill: () => undefined}
   }
   const script = fileURLToPath(import.meta.url)
-  const child: ChildProcess = fork(script, ['--follower-child', '--metadata', metadata, '--log', name, '--total', String(total)], {stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
+  const child: ChildProcess = fork(script, ['--follower-child', '--metadata', metadata, '--log', name, '--total', String(total)], {stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...CFG.followerNodeArgs]})
   const onExit = (): void => { child.kill('SIGKILL') }
   process.once('exit', onExit)
   let readyFn: () => void = () => undefined
@@ -304,6 +309,7 @@ async function main(): Promise<void> {
     if (CFG.bookieEngine) say(`NOTE: diagnostic run: bookies run benchmarks/lib/bookie-daemon.js with engine options ${JSON.stringify(CFG.bookieEngine)}`)
     if (CFG.bookieNodeArgs.length) say(`NOTE: bookies run with Node flags ${CFG.bookieNodeArgs.join(' ')}`)
     say(`${CFG.bookies} bookie daemon(s), ${qs}; 1 KiB payloads; throughput cells: closed loop at ${CFG.inFlight} in flight, ${CFG.cellSeconds} s or ${fmtInt(CFG.maxEntries)} entries after a ${CFG.warmupSeconds} s warm-up, ${CFG.rounds} ABBA round(s); segment bytes ${fmtInt(CFG.segmentBytes)}`)
+    if (CFG.follower === 'child') say(`follower process: node ${[...process.execArgv, ...CFG.followerNodeArgs].join(' ') || '(no flags)'} (--follower-node-args; the default is what the README advises applications)`)
 
     log(`starting ${CFG.bookies} bookie(s) ...`)
     bookies = await Bookies.start({dir: join(root, 'cluster'), count: CFG.bookies, nodeArgs: CFG.bookieNodeArgs, ...(CFG.bookieEngine ? {engine: CFG.bookieEngine} : {})})

@@ -20,3 +20,12 @@
  * memory per bookie.
  */
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--single-threaded-gc', '--initial-old-space-size=64']
+
+/**
+ * What the README advises for an application that reads or writes tens of thousands of entries a second
+ * through the library (node's command line or NODE_OPTIONS; a library cannot set it once V8 is running): the
+ * same old-generation start, for the same reason. A follower at 40,000 entries/s ran ~6 full mark-compacts a
+ * second without it (a ~11 MB heap), ~1 with it; its CPU 31-35 % -> 22 % of a core (docs/BENCHMARKS.md).
+ * benchmarks/log.ts runs its follower process with it (printed in its header; --follower-node-args changes it).
+ */
+export const APP_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=64']
