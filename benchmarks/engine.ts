@@ -18,7 +18,7 @@
  *    fresh engine directory per cell. Latency from add() to its resolution (fdatasync'd), in µs, in an
  *    hdr-histogram read once per cell.
  * 4. Ratios against the issue's targets (informational: this is not a test).
- * 5. preallocBytes 0 vs the default 4 MiB for 1 KiB at 1 and 1024 in flight (and 16 KiB at 1024), two
+ * 5. preallocBytes 0 vs the default (DEFAULT_PREALLOC_BYTES) for 1 KiB at 1 and 1024 in flight (and 16 KiB at 1024), two
  *    interleaved rounds.
  *
  * Everything runs on one disk, one benchmark at a time. Files go to a fresh directory under os.tmpdir()
@@ -34,7 +34,7 @@ import {performance} from 'node:perf_hooks'
 import {parseArgs} from 'node:util'
 import type {Histogram} from 'hdr-histogram-js'
 import {entryDigest} from '../src/checksum.js'
-import {channels, StorageEngine, type AddRequest, type EngineOptions} from '../src/engine/engine.js'
+import {channels, DEFAULT_PREALLOC_BYTES, StorageEngine, type AddRequest, type EngineOptions} from '../src/engine/engine.js'
 import {
   CELL_FLAGS, fmt1, fmt2, fmtInt, fmtSize, fmtUs, histogram, loadLine, machineInfo, machineTicks, mainThreadNs, pcts, pickDir as pickDirIn, RAM_FS, recordUs, sleep, type Pcts,
 } from './lib/machine.js'
@@ -351,7 +351,7 @@ async function engineCell(root: string, label: string, size: number, inFlight: n
       label,
       size,
       inFlight,
-      preallocBytes: engineOpts.preallocBytes ?? 4 * 1024 * 1024,
+      preallocBytes: engineOpts.preallocBytes ?? DEFAULT_PREALLOC_BYTES,
       seconds: r.seconds,
       entries: r.entries,
       entriesPerSec: r.entries / r.seconds,
@@ -447,7 +447,7 @@ async function main(): Promise<void> {
 
     const cells: CellResult[] = []
     say()
-    say(`## Engine: durable adds (default options: preallocBytes 4 MiB, maxBatchBytes 4 MiB)`)
+    say(`## Engine: durable adds (default options: preallocBytes ${fmtSize(DEFAULT_PREALLOC_BYTES)}, maxBatchBytes 4 MiB)`)
     for (const size of CFG.sizes) {
       for (const inFlight of CFG.inflight) {
         log(`engine ${fmtSize(size)} @ ${inFlight} in flight ...`)
@@ -495,7 +495,7 @@ async function main(): Promise<void> {
       const cmp: CellResult[] = []
       for (let round = 1; round <= CFG.preallocRounds; round++) {
         for (const [size, inFlight] of PREALLOC_CASES) {
-          for (const prealloc of [4 * 1024 * 1024, 0]) {
+          for (const prealloc of [DEFAULT_PREALLOC_BYTES, 0]) {
             log(`prealloc ${prealloc} round ${round}: ${fmtSize(size)} @ ${inFlight} ...`)
             const c = await engineCellRetried(root, `round ${round}`, size, inFlight, {preallocBytes: prealloc})
             cmp.push(c)
@@ -504,14 +504,14 @@ async function main(): Promise<void> {
       }
       results.preallocCompare = cmp
       say()
-      say(`## Preallocation: preallocBytes 4 MiB (default) vs 0 (plain appends), ${CFG.preallocRounds} interleaved round(s)`)
+      say(`## Preallocation: preallocBytes ${fmtSize(DEFAULT_PREALLOC_BYTES)} (default) vs 0 (plain appends), ${CFG.preallocRounds} interleaved round(s)`)
       table(['round', 'prealloc', 'size', 'in flight', 'entries/s', 'MB/s', 'p50', 'p99', 'p99.9', 'rec/batch', 'sync avg', 'zero-fill ms', 'rest', 'tries'],
-        cmp.map(c => [c.label, c.preallocBytes ? '4 MiB' : 'off', fmtSize(c.size), String(c.inFlight), fmtInt(c.entriesPerSec), fmt1(c.mbPerSec), fmtUs(c.us.p50), fmtUs(c.us.p99), fmtUs(c.us.p999), fmt1(c.recordsPerBatch), fmtUs(c.syncUsAvg), fmt1(c.preallocMs), `${Math.round(c.machinePct - c.cpuPct)}%`, String(c.attempts ?? 1)]))
+        cmp.map(c => [c.label, c.preallocBytes ? fmtSize(c.preallocBytes) : 'off', fmtSize(c.size), String(c.inFlight), fmtInt(c.entriesPerSec), fmt1(c.mbPerSec), fmtUs(c.us.p50), fmtUs(c.us.p99), fmtUs(c.us.p999), fmt1(c.recordsPerBatch), fmtUs(c.syncUsAvg), fmt1(c.preallocMs), `${Math.round(c.machinePct - c.cpuPct)}%`, String(c.attempts ?? 1)]))
       const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
       for (const [size, inFlight] of PREALLOC_CASES) {
         const on = cmp.filter(c => c.size === size && c.inFlight === inFlight && c.preallocBytes > 0)
         const off = cmp.filter(c => c.size === size && c.inFlight === inFlight && c.preallocBytes === 0)
-        say(`${fmtSize(size)} @ ${inFlight}: 4 MiB / off: entries/s ${fmt2(mean(on.map(c => c.entriesPerSec)) / mean(off.map(c => c.entriesPerSec)))}x, p50 ${fmt2(mean(on.map(c => c.us.p50)) / mean(off.map(c => c.us.p50)))}x, sync avg ${fmt2(mean(on.map(c => c.syncUsAvg)) / mean(off.map(c => c.syncUsAvg)))}x (means over rounds)`)
+        say(`${fmtSize(size)} @ ${inFlight}: ${fmtSize(DEFAULT_PREALLOC_BYTES)} / off: entries/s ${fmt2(mean(on.map(c => c.entriesPerSec)) / mean(off.map(c => c.entriesPerSec)))}x, p50 ${fmt2(mean(on.map(c => c.us.p50)) / mean(off.map(c => c.us.p50)))}x, sync avg ${fmt2(mean(on.map(c => c.syncUsAvg)) / mean(off.map(c => c.syncUsAvg)))}x (means over rounds)`)
       }
     }
 
