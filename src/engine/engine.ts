@@ -149,6 +149,27 @@ interface InFlight {
 }
 
 /** The add of entry n among a ledger's groups on their way to the journal, with its group's `done`, if any. */
+/** An add on its way to the journal, as a read answers it. */
+function fromRecord(rec: AddRecord): StoredEntry {
+  return {ledgerId: rec.ledgerId, entryId: rec.entryId, lac: rec.lac, payload: rec.payload, digest: rec.digest}
+}
+
+/** The ascending union of two id lists (`held` ascending), the first `max` of it. */
+function mergeIds(held: readonly number[], more: number[], max: number): number[] {
+  more.sort((x, y) => x - y)
+  const out: number[] = []
+  let i = 0
+  let j = 0
+  while (out.length < max && (i < held.length || j < more.length)) {
+    const a = i < held.length ? held[i]! : Infinity
+    const b = j < more.length ? more[j]! : Infinity
+    out.push(Math.min(a, b))
+    if (a <= b) i++
+    if (b <= a) j++
+  }
+  return out
+}
+
 function inFlight(list: readonly InFlight[], n: number): {rec: AddRecord; done: Promise<void>} | undefined {
   for (const g of list) {
     if (n < g.min || n > g.max) continue
@@ -453,14 +474,37 @@ export class StorageEngine {
 
   /**
    * Resolves once no add of an entry in [from, to] of the ledger is still on its way to the journal: each is
-   * then held (or failed). Reads wait for them so that entries up to a LAC raised on arrival are answered.
+   * then held (or failed). Reads wait for them above the LAC (see committedInFlight for those up to it).
    */
   private settled(ledgerId: bigint, from: number, to: number): Promise<unknown> | undefined {
+    if (to < from) return undefined
     const list = this.pending.get(ledgerId)
     if (!list) return undefined
     const waits: Array<Promise<void>> = []
     for (const g of list) if (g.max >= from && g.min <= to) waits.push(g.done)
     return waits.length > 0 ? Promise.all(waits) : undefined
+  }
+
+  /**
+   * Entries in [from, to] at or below the ledger's LAC whose adds are still on their way to this bookie's
+   * journal, by id: reads answer them from memory, as a BookKeeper bookie answers from its write cache before
+   * its journal sync. They are committed (the LAC names only entries Qa bookies acknowledged), their bytes
+   * were checked against their digest on arrival, and a committed entry never changes, so the answer is right
+   * whether or not this bookie's own sync of it succeeds. Waiting for that sync instead made a follower as
+   * slow as the slowest bookie of the write quorum it happened to read from (its p99 was that bookie's).
+   */
+  private committedInFlight(ledgerId: bigint, lac: number, from: number, to: number): Map<number, AddRecord> | undefined {
+    const top = Math.min(to, lac)
+    const list = top >= from ? this.pending.get(ledgerId) : undefined
+    if (!list) return undefined
+    let out: Map<number, AddRecord> | undefined
+    for (const g of list) {
+      if (g.max < from || g.min > top) continue
+      for (const rec of g.recs) {
+        if (rec.n >= from && rec.n <= top && rec.error === undefined) (out ??= new Map()).set(rec.n, rec)
+      }
+    }
+    return out
   }
 
   /** Check one request and turn it into the journal record that will carry it. */
@@ -566,11 +610,17 @@ export class StorageEngine {
     return l
   }
 
-  /** One entry; an add of it that is on its way to the journal is waited for (see raiseLacs). */
+  /**
+   * One entry; an add of it that is on its way to the journal is answered from memory when the entry is at
+   * or below the LAC (committedInFlight), and waited for above it (see raiseLacs).
+   */
   async read(ledgerIdIn: bigint, entryIdIn: bigint): Promise<StoredEntry> {
     const ledgerId = ids.ledgerId(ledgerIdIn)
     const entryId = ids.entryId(entryIdIn)
-    const settling = this.settled(ledgerId, Number(entryId), Number(entryId))
+    const n = Number(entryId)
+    const rec = this.committedInFlight(ledgerId, this.ledgerOrThrow(ledgerId).lac, n, n)?.get(n)
+    if (rec) return fromRecord(rec)
+    const settling = this.settled(ledgerId, n, n)
     if (settling) await settling
     return this.readHeld(ledgerId, entryId)
   }
@@ -630,8 +680,9 @@ export class StorageEngine {
   }
 
   /**
-   * Entries held in [from, to], ascending, up to maxEntries / maxBytes (at least one entry); adds in that
-   * range on their way to the journal are waited for first (see raiseLacs).
+   * Entries held in [from, to], ascending, up to maxEntries / maxBytes (at least one entry). Adds in that
+   * range on their way to the journal are answered from memory at or below the LAC (committedInFlight) and
+   * waited for above it (see raiseLacs).
    */
   async readRange(ledgerIdIn: bigint, fromIn: bigint, toIn: bigint, limits: {maxEntries?: number; maxBytes?: number} = {}): Promise<StoredEntry[]> {
     const ledgerId = ids.ledgerId(ledgerIdIn)
@@ -640,13 +691,17 @@ export class StorageEngine {
     if (to < from) throw new LogError(ErrorCode.OUT_OF_RANGE, `range ${from}..${to} is empty`)
     const maxEntries = limits.maxEntries ?? 1000
     const maxBytes = limits.maxBytes ?? 16 * 1024 * 1024
-    const settling = this.settled(ledgerId, Number(from), Number(to))
+    const lac = this.ledgerOrThrow(ledgerId).lac
+    const mem = this.committedInFlight(ledgerId, lac, Number(from), Number(to))
+    const settling = this.settled(ledgerId, Math.max(Number(from), lac + 1), Number(to))
     if (settling) await settling
-    const list = this.ledgerOrThrow(ledgerId).idsInRange(Number(from), Number(to), maxEntries)
+    let list = this.ledgerOrThrow(ledgerId).idsInRange(Number(from), Number(to), maxEntries)
+    if (mem) list = mergeIds(list, [...mem.keys()], maxEntries)
     const out: StoredEntry[] = []
     let bytes = 0
     for (const e of list) {
-      const entry = await this.readHeld(ledgerId, BigInt(e))
+      const rec = mem?.get(e)
+      const entry = rec ? fromRecord(rec) : await this.readHeld(ledgerId, BigInt(e))
       if (out.length > 0 && bytes + entry.payload.length > maxBytes) break
       out.push(entry)
       bytes += entry.payload.length

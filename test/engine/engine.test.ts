@@ -160,7 +160,7 @@ t.test('long poll on the LAC wakes on a new entry and times out otherwise', asyn
   t.equal(e.updateLac(9n, 0n), 1n, 'never goes backwards')
 })
 
-t.test('a LAC counts when the add carrying it arrives; reads wait for entries still on their way to the journal', async t => {
+t.test('a LAC counts when the add carrying it arrives; reads answer entries on their way to the journal from memory up to the LAC and wait for them above it', async t => {
   const dir = tempDir(t)
   const e = await StorageEngine.open({dir, ...small})
   t.teardown(() => e.close())
@@ -171,13 +171,21 @@ t.test('a LAC counts when the add carrying it arrives; reads wait for entries st
   t.equal(e.ledger(7n).lac, 0n, 'the LAC carried by entry 1 counts as the add arrives')
   t.equal(await e.waitForLac(7n, -1n, 10_000), 0n, 'a long poll answers it')
   t.equal(e.ledger(7n).entries, 1, '... while entry 1 is not yet durable here')
-  // The writer's explicit LAC says 1 and 2 are acknowledged (by other bookies): reading them here waits
-  // for their journal sync instead of answering without them.
+  // The writer's explicit LAC says 1 and 2 are acknowledged (by other bookies): they are committed, so a
+  // read answers them from the adds in memory, before this bookie's own sync of them (which answers through
+  // the journal thread, never within a turn), as BookKeeper's write cache does.
   t.equal(e.updateLac(7n, 2n), 2n)
-  t.same((await e.readRange(7n, 1n, 2n)).map(x => x.entryId), [1n, 2n], 'a range read waits for them')
+  const early = await e.readRange(7n, 0n, 2n)
+  t.same(early.map(x => [x.entryId, x.payload.toString(), x.digest]), [0n, 1n, 2n].map(id => [id, entry(7n, id).payload.toString(), entry(7n, id, {lac: id === 0n ? -1n : 0n}).digest]), 'a range read answers 0 (held) and 1, 2 (in memory)')
+  t.equal(e.ledger(7n).entries, 1, '... before 1 and 2 are durable here')
+  t.equal((await e.read(7n, 2n)).entryId, 2n, 'a read of one committed entry on its way answers it too')
+  t.equal(e.ledger(7n).entries, 1, '... also before its sync')
   t.same(await adding, [undefined, undefined])
-  const late = e.addBatch([entry(7n, 3n, {lac: 2n})])
-  t.equal((await e.read(7n, 3n)).entryId, 3n, 'a read of one entry on its way waits for it too')
+  // Above the LAC an entry is not known to be committed: a read waits for this bookie's sync of it.
+  const late = e.addBatch([entry(7n, 3n, {lac: 2n}), entry(7n, 4n, {lac: 2n})])
+  t.equal((await e.read(7n, 3n)).entryId, 3n, 'a read of an entry above the LAC on its way waits for it')
+  t.equal(e.ledger(7n).entries, 5, '... until it is durable here')
+  t.same((await e.readRange(7n, 3n, 4n)).map(x => x.entryId), [3n, 4n])
   await late
 })
 
