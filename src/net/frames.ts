@@ -455,11 +455,8 @@ export class FrameDecoder<T> {
     const sf = this.spec.signedFrom
     let c = 0
     let base = 0 // message offset of chunks[c]
-    /** Bytes [from, to) of the message: a view when they lie in one chunk, else a copy. */
-    const slice = (from: number, to: number): Buffer => {
-      while (from >= base + chunks[c]!.length && c < chunks.length - 1) base += chunks[c++]!.length
-      const chunk = chunks[c]!
-      if (to - base <= chunk.length) return chunk.subarray(from - base, to - base)
+    /** Bytes [from, to) of the message, which straddle chunks[c] and the next ones: one copy. */
+    const copy = (from: number, to: number): Buffer => {
       const out = Buffer.allocUnsafe(to - from)
       let o = 0
       let k = c
@@ -477,9 +474,18 @@ export class FrameDecoder<T> {
     }
     return this.blobStarts.map((start, i) => {
       const end = start + this.blobLengths[i]!
-      // Head and blob together: a view of the chunk they arrived in, or one copy when they straddle two.
-      const item = slice(start - hb, end)
-      return this.spec.build(item, 0, item.subarray(hb), sf === undefined ? undefined : item.subarray(sf))
+      const from = start - hb
+      while (from >= base + chunks[c]!.length && c < chunks.length - 1) base += chunks[c++]!.length
+      // Head and blob together: read in place in the chunk they arrived in (views of it, no item-sized
+      // view per entry), or from one copy when they straddle two.
+      let buf = chunks[c]!
+      let at = from - base
+      if (end - base > buf.length) {
+        buf = copy(from, end)
+        at = 0
+      }
+      const stop = at + end - from
+      return this.spec.build(buf, at, buf.subarray(at + hb, stop), sf === undefined ? undefined : buf.subarray(at + sf, stop))
     })
   }
 
