@@ -6,7 +6,11 @@
  * - Every write runs in BEGIN IMMEDIATE: it takes the write lock before it reads, so its check (version,
  *   existence, id counter) and its write see the same state, whatever other processes do. CAS is then a plain
  *   `UPDATE ... WHERE version = ?` whose change count says who won.
- * - synchronous=FULL: a committed CAS survives power loss, as it would in etcd.
+ * - synchronous=FULL: a committed CAS survives power loss, as it would in etcd. A registration's own liveness
+ *   writes (refresh, published state, deregistration) commit with synchronous=NORMAL instead (in WAL mode:
+ *   no fsync at commit; the next FULL commit or checkpoint makes them durable): they need no durability (a
+ *   bookie that crashed registers again when it restarts), and each FULL commit was an fsync on the bookie's
+ *   event loop every few seconds, 0.3-4.3 ms under load (docs/BENCHMARKS.md).
  * - better-sqlite3 is synchronous; the calls are short (one indexed row), so the event loop stalls only while
  *   another process holds the write lock, at most timeoutMs.
  * Schema and key layout: docs/METADATA.md.
@@ -183,16 +187,16 @@ export class SqliteStore implements MetadataStore {
       if (changes === 0) throw new LogError(ErrorCode.BAD_VERSION, `bookie ${id} was registered again by another process`, {detail: {bookieId: id}})
     }
     return {
-      refresh: () => this.#write('refresh bookie', sql => {
+      refresh: () => this.#livenessWrite('refresh bookie', sql => {
         const now = Date.now()
         owned(sql.refreshBookie.run(now + ttl, now, id, session).changes)
-      }, true),
-      publish: info => this.#write('update bookie', sql => {
+      }),
+      publish: info => this.#livenessWrite('update bookie', sql => {
         const now = Date.now()
         owned(sql.publishBookie.run(now + ttl, now, encodeBookie({...info, lastSeen: now, session}), id, session).changes)
-      }, true),
+      }),
       // expires_at 0: down from now on, while the row stays so that listBookies still shows the bookie.
-      release: () => this.#write('deregister bookie', sql => { sql.refreshBookie.run(0, Date.now(), id, session) }, true),
+      release: () => this.#livenessWrite('deregister bookie', sql => { sql.refreshBookie.run(0, Date.now(), id, session) }),
     }
   }
 
@@ -262,9 +266,24 @@ export class SqliteStore implements MetadataStore {
     return this.#run(what, fn, false)
   }
 
-  /** `internal`: a registration's own writes, which close() still makes (deregistration) after callers are shut out. */
-  #write<T>(what: string, fn: (sql: Statements) => T, internal = false): Promise<T> {
-    return this.#run(what, sql => this.#transaction.immediate(() => fn(sql)) as T, internal)
+  #write<T>(what: string, fn: (sql: Statements) => T): Promise<T> {
+    return this.#run(what, sql => this.#transaction.immediate(() => fn(sql)) as T, false)
+  }
+
+  /**
+   * A registration's own liveness write: made even while close() shuts callers out (deregistration), and
+   * committed without an fsync (synchronous=NORMAL for this transaction only; see the top of the file).
+   */
+  #livenessWrite(what: string, fn: (sql: Statements) => void): Promise<void> {
+    return this.#run(what, sql => {
+      const db = this.#db!
+      db.pragma('synchronous = NORMAL')
+      try {
+        this.#transaction.immediate(() => fn(sql))
+      } finally {
+        db.pragma('synchronous = FULL')
+      }
+    }, true)
   }
 
   /** Async in shape only (better-sqlite3 is synchronous), so callers see the same promise API as etcd's. */
