@@ -1,6 +1,7 @@
 /**
- * The single writer of a ledger (BookKeeper's WriteHandle). append() assigns the next entry id, computes the
- * end-to-end digest, and queues the entry for each bookie of its write set; entries bound for the same
+ * The single writer of a ledger (BookKeeper's WriteHandle). append() assigns the next entry id and queues the
+ * entry for each bookie of its write set (its end-to-end digest is computed when it is first encoded, from
+ * the frame's bytes: frames.ts DIGEST_AT_ENCODE); entries bound for the same
  * bookie travel together in one HTTP/2 request (batching), several requests per bookie may be in flight
  * (pipelining), and a bounded window of unconfirmed entries gives backpressure. An entry is confirmed once
  * Qa bookies of its write set acknowledged it, and confirmations are delivered in id order (the LAC).
@@ -11,10 +12,10 @@
  * fragment no longer count (each ack is checked against the bookie the metadata names). FENCED from any
  * bookie, or a metadata CAS that finds the ledger no longer OPEN, ends the writer: recovery has begun.
  */
-import {entryDigest} from '../checksum.js'
 import {ErrorCode, LogError, asLogError, isLogError} from '../errors.js'
 import type {LedgerMetadata, MetadataStore, Versioned} from '../meta/store.js'
 import type {AddFrame, AddResult} from '../net/bookie-client.js'
+import {DIGEST_AT_ENCODE} from '../net/frames.js'
 import type {BookiePool} from './bookies.js'
 import {ensembleFor, writeSet, writeSetStart} from './quorum.js'
 
@@ -163,9 +164,9 @@ export class LedgerWriter {
     const entryId = ++this.lastPushed
     const lac = this.lac
     if (lac > this.lacCarried) this.lacCarried = lac
-    const digest = entryDigest(this.ledgerId, entryId, lac, payload, prefix)
     const compress = this.meta.value.compression === 'lz4'
-    const p: PendingAdd = {ledgerId: this.ledgerId, entryId, lac, payload, digest, compress, size, acked: 0, acks: 0, queued: 0, resolve, reject}
+    // The digest is computed by the first encode, from the frame's own bytes (frames.ts DIGEST_AT_ENCODE).
+    const p: PendingAdd = {ledgerId: this.ledgerId, entryId, lac, payload, digest: DIGEST_AT_ENCODE, compress, size, acked: 0, acks: 0, queued: 0, resolve, reject}
     if (prefix !== undefined) p.prefix = prefix
     this.pending.push(p)
     this.pendingBytes += size

@@ -28,6 +28,7 @@
  * A violated grammar (or a length beyond the declared message length) is BAD_FRAME; a payload or a message
  * over its hard maximum is TOO_LARGE.
  */
+import {crc} from '../checksum.js'
 import {ErrorCode, LogError, fromJSON, isLogError} from '../errors.js'
 import {writeInt64BE} from '../bytes.js'
 import type {AddRequest, StoredEntry} from '../engine/engine.js'
@@ -58,6 +59,7 @@ const KNOWN_FLAGS = AddFlag.RECOVERY | AddFlag.COMPRESS
  * One add as it travels: the engine's AddRequest (bookie-client.ts calls it AddFrame). A sender may give the
  * entry in two parts: `prefix` goes on the wire right before `payload`, and the entry is the two together
  * (the log layer's 16-byte header, without copying the payload behind it); decoded items have no prefix.
+ * A sender may also leave the digest to the encoder (`digest: DIGEST_AT_ENCODE`): see encodeAddBatch.
  */
 export type AddItem = AddRequest & {prefix?: Buffer}
 
@@ -69,6 +71,14 @@ export type EntryItem = StoredEntry & {signed?: Buffer | undefined}
 
 /** undefined = stored; a LogError = refused. */
 export type AddOutcome = LogError | undefined
+
+/**
+ * An add's digest to be computed by encodeAddBatch from the bytes it writes: the head's fields after the
+ * digest and the entry follow one another exactly as the digest covers them, so it is one CRC over the
+ * frame's own bytes, stored back on the item for its next encodes (the same entry goes to every bookie of
+ * its write set, and again after an ensemble change).
+ */
+export const DIGEST_AT_ENCODE = -1
 
 const ADD_HEAD = 1 + 4 + 8 + 8 + 8 + 4
 const RESULT_HEAD = 1 + 4
@@ -130,7 +140,8 @@ export function addBatchEncodingLength(items: readonly AddItem[]): number {
 /**
  * Encode a batch of adds; throws BAD_INPUT / OUT_OF_RANGE / TOO_LARGE for an add that cannot travel. With
  * `into` (at least addBatchEncodingLength(items) bytes) the message is written there and a view of it is
- * returned, so a client can reuse its request buffers.
+ * returned, so a client can reuse its request buffers. An item whose digest is DIGEST_AT_ENCODE gets it
+ * computed from the bytes written, and set on the item.
  */
 export function encodeAddBatch(items: readonly AddItem[], into?: Buffer): Buffer {
   const length = addBatchEncodingLength(items)
@@ -144,14 +155,20 @@ export function encodeAddBatch(items: readonly AddItem[], into?: Buffer): Buffer
     const prefix = it.prefix
     const length = prefix === undefined ? payload.length : checkPayloadLength(checkPayload(prefix, 'add', it).length + payload.length, 'add', it)
     const flags = (it.recovery === true ? AddFlag.RECOVERY : 0) | (it.compress === true ? AddFlag.COMPRESS : 0)
+    const at = o
+    const computed = it.digest === DIGEST_AT_ENCODE
     buf[o] = flags
-    buf.writeUInt32BE(checkDigest(it.digest, 'add', it), o + 1)
+    if (!computed) buf.writeUInt32BE(checkDigest(it.digest, 'add', it), o + 1)
     writeInt64BE(buf, ledgerId, o + 5)
     writeInt64BE(buf, entryId, o + 13)
     writeInt64BE(buf, ids.lac(it.lac), o + 21)
     o = buf.writeUInt32BE(length, o + 29)
     if (prefix !== undefined) o += prefix.copy(buf, o)
     o += payload.copy(buf, o)
+    if (computed) {
+      it.digest = crc(buf.subarray(at + ADD_SIGNED, o))
+      buf.writeUInt32BE(it.digest, at + 1)
+    }
   }
   return buf
 }

@@ -122,7 +122,7 @@ t.test('the client: a bookie shutting down answers what it took, then the next b
   t.same(first.map(r => r.ok), [true, true])
   await b.server.close()
   await t.rejects(c.addEntries([frame(13n, 2n)]), {code: ErrorCode.BOOKIE_UNAVAILABLE})
-  await t.rejects(c.addEntries([{...frame(13n, 3n), digest: -1}]), {code: ErrorCode.BAD_INPUT}, 'bad input is refused before anything is sent')
+  await t.rejects(c.addEntries([{...frame(13n, 3n), digest: -2}]), {code: ErrorCode.BAD_INPUT}, 'bad input is refused before anything is sent')
   await c.close()
   await t.rejects(c.addEntries([frame(13n, 4n)]), {code: ErrorCode.CLOSED})
 })

@@ -2,7 +2,7 @@ import t from 'tap'
 import {crc, digestOf, entryDigest} from '../../src/checksum.js'
 import {ErrorCode, LogError, isLogError} from '../../src/errors.js'
 import {
-  FrameDecoder, HEADER_BYTES, VERSION, MAX_ERROR_BYTES, MAX_PAYLOAD_BYTES, addBatchDecoder, addResultsDecoder, decodeAddBatch, decodeAddResults, decodeEntries,
+  DIGEST_AT_ENCODE, FrameDecoder, HEADER_BYTES, VERSION, MAX_ERROR_BYTES, MAX_PAYLOAD_BYTES, addBatchDecoder, addResultsDecoder, decodeAddBatch, decodeAddResults, decodeEntries,
   encodeAddBatch, encodeAddResults, encodeEntries, entriesDecoder, type AddItem, type EntryItem,
 } from '../../src/net/frames.js'
 
@@ -75,6 +75,19 @@ t.test('an add given in two parts (prefix, payload) travels as one entry with th
   t.same(back, {ledgerId: 5n, entryId: 9n, lac: 8n, payload: whole, digest}, 'decoded as one payload')
   const big = Buffer.alloc(MAX_PAYLOAD_BYTES)
   t.equal(failure(() => encodeAddBatch([{ledgerId: 5n, entryId: 9n, lac: 8n, payload: big, prefix, digest: 0}]))?.code, ErrorCode.TOO_LARGE, 'the limit counts both parts')
+})
+
+t.test('DIGEST_AT_ENCODE: the encoder computes the digest from the bytes it writes and keeps it on the item', async t => {
+  const items = adds.map(a => ({...a}))
+  const deferred: AddItem[] = items.map(a => ({...a, digest: DIGEST_AT_ENCODE}))
+  const prefix = Buffer.from('0123456789abcdef')
+  const payload = Buffer.from('the caller bytes')
+  const twoParts: AddItem = {ledgerId: 5n, entryId: 9n, lac: 8n, payload, prefix, digest: DIGEST_AT_ENCODE}
+  const want = encodeAddBatch([...items, {ledgerId: 5n, entryId: 9n, lac: 8n, payload, prefix, digest: entryDigest(5n, 9n, 8n, payload, prefix)}])
+  t.ok(encodeAddBatch([...deferred, twoParts]).equals(want), 'the same message as with the digests given')
+  t.same([...deferred, twoParts].map(x => x.digest), [...items.map(x => x.digest), entryDigest(5n, 9n, 8n, payload, prefix)], 'each item now carries its digest')
+  t.ok(encodeAddBatch([...deferred, twoParts]).equals(want), 'a second encode (another bookie, a resend) uses it')
+  t.equal(failure(() => encodeAddBatch([{...items[0]!, digest: -2}]))?.code, ErrorCode.BAD_INPUT, 'any other negative digest is bad input')
 })
 
 t.test('byte at a time (and every other chunk size) gives the same items', async t => {
