@@ -16,7 +16,7 @@ const head = Buffer.alloc(DIGEST_HEADER_BYTES)
 let headLedger: bigint | undefined
 let headLac: bigint | undefined
 
-export function entryDigest(ledgerId: bigint, entryId: bigint, lac: bigint, payload: Uint8Array, prefix?: Uint8Array): number {
+export function entryDigest(ledgerId: bigint, entryId: bigint, lac: bigint, payload: Uint8Array): number {
   if (ledgerId !== headLedger) {
     writeInt64BE(head, ledgerId, 0)
     headLedger = ledgerId
@@ -26,10 +26,8 @@ export function entryDigest(ledgerId: bigint, entryId: bigint, lac: bigint, payl
     writeInt64BE(head, lac, 16)
     headLac = lac
   }
-  head.writeUInt32BE(payload.length + (prefix?.length ?? 0), 24)
-  // An entry given in two parts (prefix, then payload) has the digest of the two together.
-  const h = crc32c(head)
-  return crc32c(asBuffer(payload), prefix === undefined ? h : crc32c(asBuffer(prefix), h))
+  head.writeUInt32BE(payload.length, 24)
+  return crc32c(asBuffer(payload), crc32c(head))
 }
 
 /** What an entry's digest covers, and where a received entry may carry those bytes as they arrived. */

@@ -136,7 +136,7 @@ interface AddRecord extends JournalRecord {
 
 /**
  * One addBatch call's new entries of one ledger, on their way to the journal. Kept per call, not per entry
- * (a map entry and an object per entry were ~15 % of a bookie's heap allocation): a lookup scans the groups
+ * (a map entry and an object per entry were among a bookie's largest allocations): a lookup scans the groups
  * in flight (a few) and searches one only when the id falls in its range, which for ascending appends
  * happens only to a retry.
  */
@@ -148,7 +148,6 @@ interface InFlight {
   done: Promise<void>
 }
 
-/** The add of entry n among a ledger's groups on their way to the journal, with its group's `done`, if any. */
 /** An add on its way to the journal, as a read answers it. */
 function fromRecord(rec: AddRecord): StoredEntry {
   return {ledgerId: rec.ledgerId, entryId: rec.entryId, lac: rec.lac, payload: rec.payload, digest: rec.digest}
@@ -170,6 +169,7 @@ function mergeIds(held: readonly number[], more: number[], max: number): number[
   return out
 }
 
+/** The add of entry n among a ledger's groups on their way to the journal, with its group's `done`, if any. */
 function inFlight(list: readonly InFlight[], n: number): {rec: AddRecord; done: Promise<void>} | undefined {
   for (const g of list) {
     if (n < g.min || n > g.max) continue
@@ -186,9 +186,10 @@ interface LacWaiter {
 
 /**
  * 1 MiB, not 4: the journal worker zero-fills (and syncs) a chunk ahead between batches, and the batch
- * queued meanwhile waits for it: ~12 ms for 4 MiB, ~3 ms for 1 MiB. Under a steady small-batch load (a tail
- * at 40,000 entries/s) that wait was the writers' p99: intended -> acknowledged 26-46 ms -> 12-18 ms,
- * follower ack -> received p99 13-27 ms -> 9-13 ms (benchmarks/log.ts, docs/BENCHMARKS.md).
+ * queued meanwhile waits for it, the longer the larger the chunk. Under a steady small-batch load (a tail at
+ * 40,000 entries/s) that wait was the writers' p99: intended -> acknowledged 26-46 ms -> 12-18 ms, follower
+ * ack -> received p99 13-27 ms -> 9-13 ms (benchmarks/log.ts --bookie-engine '{"preallocBytes":N}',
+ * docs/BENCHMARKS.md).
  */
 export const DEFAULT_PREALLOC_BYTES = 1024 * 1024
 
@@ -446,7 +447,7 @@ export class StorageEngine {
    * in BookKeeper, where LAC watchers are told when the entry reaches ledger storage): a LAC only names
    * entries the writer already had acknowledged by Qa bookies, so it is true whether or not this add ever
    * becomes durable here. A follower's long poll then answers one journal sync earlier. The entries up to
-   * it that this bookie has received but not yet made durable are waited for by reads (settled()).
+   * it that this bookie has received but not yet made durable are answered from memory (committedInFlight).
    */
   private raiseLacs(fresh: readonly AddRecord[]): void {
     let ledger: bigint | undefined

@@ -10,17 +10,17 @@
  *            window during which a batch can be torn by a crash).
  * An optional maxWaitMicros holds every idle flush back briefly to let more records join; off by default.
  *
- * Adaptive wait (adaptiveWaitMicros, default 1 ms; Node's timers count whole milliseconds, and 500 µs
- * measured the same as 1000 since it is rounded up to 1 ms): when records keep arriving from several sources at
+ * Adaptive wait (adaptiveWaitMicros, default 1 ms; Node's timers count whole milliseconds, so a shorter wait
+ * is 1 ms anyway): when records keep arriving from several sources at
  * once, many small syncs each cost a bookie's journal thread and the disk as much as a large one, so an idle
  * flush that is still small (under ADAPTIVE_FLUSH_BYTES) waits up to that long for more to join. The sign
  * of such load is records arriving while a sync is in flight: when that happened during at least BUSY_SYNCS
  * of the last 32 syncs, idle flushes wait. A lone
  * writer with one add in flight never waits: its next record only comes once the previous one is durable, so
  * nothing ever queues behind its syncs. Measured with benchmarks/log.ts's tail step (three bookies, a writer
- * at 40,000 entries/s, a follower; paired runs with a fixed 1 ms wait, which this engages in the same way:
- * nearly every idle flush waited): bookies' CPU ~10 points lower, follower ack -> received p99 15.4 / 23.6 /
- * 19.2 ms -> 9.7 / 9.7 / 14.4 ms; at 1 and 1024 in flight nothing measurable (docs/BENCHMARKS.md).
+ * at 40,000 entries/s, a follower; paired runs with a fixed wait, --bookie-engine '{"maxWaitMicros":500}',
+ * which this rule engages under that load): bookies' CPU ~10 points lower, follower ack -> received p99
+ * 15.4 / 23.6 / 19.2 ms -> 9.7 / 9.7 / 14.4 ms; at 1 and 1024 in flight nothing measurable (docs/BENCHMARKS.md).
  */
 import {Worker} from 'node:worker_threads'
 import {ErrorCode, LogError, fromSystemError} from '../errors.js'
@@ -31,8 +31,8 @@ import type {FromJournal, JournalInit, ToJournal} from './messages.js'
 export const BUSY_SYNCS = 8
 /**
  * An adaptive wait ends as soon as this much is queued, and a flush that already has it does not wait: a
- * sync this large is worth its fixed cost, and holding large batches back only stalls a pipelining writer
- * (1024 appends in flight arrive as two 512 KiB requests; waiting for the second cost 20 % of throughput).
+ * sync this large is worth its fixed cost, and holding a large batch back only delays a pipelining writer
+ * (1024 appends in flight arrive as two 512 KiB requests).
  */
 export const ADAPTIVE_FLUSH_BYTES = 64 * 1024
 
@@ -209,8 +209,10 @@ export class Journal {
       this.queuedRecords += recs.length
       this.stats.queueDepth = this.queuedRecords
       if (this.inFlight === undefined) {
-        const wait = this.idleWaitMicros()
-        if (wait > 0 && this.queuedBytes < (this.opts.maxWaitMicros > 0 ? this.opts.maxBatchBytes : ADAPTIVE_FLUSH_BYTES)) {
+        // A fixed wait (maxWaitMicros) holds back up to a full batch; the adaptive one, under load, a small one.
+        const fixed = this.opts.maxWaitMicros > 0
+        const wait = fixed ? this.opts.maxWaitMicros : this.loaded() ? this.opts.adaptiveWaitMicros : 0
+        if (wait > 0 && this.queuedBytes < (fixed ? this.opts.maxBatchBytes : ADAPTIVE_FLUSH_BYTES)) {
           if (!this.waitTimer) {
             this.stats.flushWaited++
             this.waitTimer = setTimeout(() => this.flush('idle'), wait / 1000)
@@ -222,17 +224,15 @@ export class Journal {
     })
   }
 
-  /** How long an idle flush waits for more records now: maxWaitMicros, else adaptiveWaitMicros under load. */
-  private idleWaitMicros(): number {
-    if (this.opts.maxWaitMicros > 0) return this.opts.maxWaitMicros
-    if (this.opts.adaptiveWaitMicros <= 0) return 0
+  /** Concurrent load: records were queued behind at least BUSY_SYNCS of the last 32 syncs. */
+  private loaded(): boolean {
     let bits = this.queuedBehind
     let n = 0
     while (bits !== 0) {
       bits &= bits - 1
       n++
     }
-    return n >= BUSY_SYNCS ? this.opts.adaptiveWaitMicros : 0
+    return n >= BUSY_SYNCS
   }
 
   private flush(trigger: 'idle' | 'synced'): void {
