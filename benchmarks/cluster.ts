@@ -8,6 +8,7 @@
  *        [--redis-client redis-benchmark|node] [--redis-requests N] [--no-redis]
  *        [--bookie-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"]   (Node flags for the bookie daemons)
  *        [--bookie-engine '{"verifyOffloadBytes":1073741824}']          (diagnostics: engine options, via lib/bookie-daemon.ts)
+ *        [--bookie-log DIR]                                             (diagnostics: each bookie's stdout, e.g. --trace-gc, to DIR)
  *        [--only raw,engine,one,redis,three] [--inflight 1,1024]        (a subset, e.g. to profile one cell)
  *        [--writer maxBatchEntries=128,maxRequestsPerBookie=16]        (diagnostics: LedgerWriter options)
  *
@@ -37,7 +38,7 @@ import {parseArgs} from 'node:util'
 import {LogctlClient} from '../src/client/client.js'
 import type {WriterOptions} from '../src/client/ledger-writer.js'
 import {engineAlone, rawAppend, type EngineAloneResult, type RawAppendResult} from './lib/baselines.js'
-import {Bookies} from './lib/bookies.js'
+import {BOOKIE_FLAGS, Bookies, bookieFlagNotes, bookieFlagOptions} from './lib/bookies.js'
 import {CELL_FLAGS, fmt1, fmt2, fmtInt, fmtPct, fmtUs, log, loadLine, machineInfo, machineLine, pickDir, reporter, retryNoisy, settle, table, toJson, verdict, type CpuShares, type Pcts} from './lib/machine.js'
 import {redisVersion, startRedis, which, xaddNode, xaddRedisBenchmark, type RedisResult} from './lib/redis.js'
 import {ledgerCell, warmUp, type AppendCellResult, type Quorum} from './lib/replicated.js'
@@ -48,8 +49,7 @@ const {values: flags} = parseArgs({
     'redis-client': {type: 'string'},
     'redis-requests': {type: 'string'},
     'no-redis': {type: 'boolean', default: false},
-    'bookie-node-args': {type: 'string'},
-    'bookie-engine': {type: 'string'},
+    ...BOOKIE_FLAGS,
     only: {type: 'string'},
     inflight: {type: 'string'},
     writer: {type: 'string'},
@@ -75,10 +75,9 @@ const CFG = {
   waitQuiet: Number(flags['wait-quiet'] ?? 0),
   retryNoisy: Number(flags['retry-noisy'] ?? 0),
   noisyPct: 25,
-  bookieNodeArgs: flags['bookie-node-args'] ? flags['bookie-node-args'].split(/\s+/).filter(Boolean) : [],
+  /** --bookie-node-args, and for diagnostics --bookie-engine, --bookie-log (lib/bookies.ts). */
+  bookieOpts: bookieFlagOptions(flags),
   bookieTimeoutMs: 30_000,
-  /** Diagnostics only: engine options for the bookies (JSON), e.g. {"verifyOffloadBytes":1073741824}. */
-  bookieEngine: flags['bookie-engine'] === undefined ? undefined : JSON.parse(flags['bookie-engine']) as Record<string, unknown>,
   /** Diagnostics only: LedgerWriter options other than the defaults (the output says so). */
   writer: Object.fromEntries((flags.writer ?? '').split(',').filter(Boolean).map(kv => {
     const [k, v] = kv.split('=')
@@ -130,8 +129,7 @@ async function main(): Promise<void> {
     if (CFG.waitQuiet > 0) say(`--wait-quiet ${CFG.waitQuiet}: before each step, waited (at most ${CFG.waitQuiet} s) for the rest of the machine to go quiet`)
     if (CFG.retryNoisy > 0) say(`--retry-noisy ${CFG.retryNoisy}: a cell during which the rest of the machine used > ${CFG.noisyPct}% of a core was run again (up to ${CFG.retryNoisy} more times); 'tries' counts the attempts, the least disturbed is kept`)
     if (Object.keys(CFG.writer).length) say(`NOTE: diagnostic run with LedgerWriter options ${JSON.stringify(CFG.writer)} (not the defaults)`)
-    if (CFG.bookieEngine) say(`NOTE: diagnostic run: bookies run benchmarks/lib/bookie-daemon.js with engine options ${JSON.stringify(CFG.bookieEngine)}`)
-    if (CFG.bookieNodeArgs.length) say(`NOTE: bookies run with Node flags ${CFG.bookieNodeArgs.join(' ')}`)
+    for (const note of bookieFlagNotes(CFG.bookieOpts)) say(note)
     say(`cells: ${CFG.cellSeconds} s or ${fmtInt(CFG.maxEntries)} entries (whichever first) after a ${CFG.warmupSeconds} s warm-up; 1 KiB payloads; closed loop; latency = call -> durable (engine) / confirmed by Qa bookies (ledgers)`)
 
     // ---- baselines ------------------------------------------------------------------------------------
@@ -162,7 +160,7 @@ async function main(): Promise<void> {
     }
     const clusterCells = async (name: string, count: number, q: Quorum): Promise<Record<number, AppendCellResult>> => {
       log(`starting ${count} bookie(s) ...`)
-      const bookies = await Bookies.start({dir: join(root, name), count, nodeArgs: CFG.bookieNodeArgs, ...(CFG.bookieEngine ? {engine: CFG.bookieEngine} : {})})
+      const bookies = await Bookies.start({dir: join(root, name), count, ...CFG.bookieOpts})
       ownPids = () => bookies.pids()
       const client = await LogctlClient.connect({metadata: bookies.metadataUrl, bookieTimeoutMs: CFG.bookieTimeoutMs, writer: CFG.writer})
       const out: Record<number, AppendCellResult> = {}

@@ -7,7 +7,7 @@
  *        [--tail-seconds S] [--tail-warmup S] [--rate N,... | --rate-fraction F,...] [--follower child|inproc]
  *        [--follower-node-args="..."]   (Node flags of the follower process; default APP_NODE_FLAGS, "" for none)
  *        [--wait-quiet S] [--retry-noisy N] [--bookie-node-args="--cpu-prof ..."]
- *        [--bookie-engine '{"verifyOffloadBytes":1073741824}'] [--writer maxRequestsPerBookie=1,explicitLacMs=0]   (diagnostics)
+ *        [--bookie-engine '{"verifyOffloadBytes":1073741824}'] [--bookie-log DIR] [--writer maxRequestsPerBookie=1,explicitLacMs=0]   (diagnostics)
  *
  * Bookie daemons in child processes (3, E3 Qw3 Qa2; or --bookies 1, E1 Qw1 Qa1), this process the client.
  *
@@ -35,7 +35,7 @@ import {fileURLToPath} from 'node:url'
 import {parseArgs} from 'node:util'
 import {LogctlClient} from '../src/client/client.js'
 import type {WriterOptions} from '../src/client/ledger-writer.js'
-import {Bookies, requestDelta} from './lib/bookies.js'
+import {BOOKIE_FLAGS, Bookies, bookieFlagNotes, bookieFlagOptions, requestDelta, splitNodeArgs} from './lib/bookies.js'
 import {CELL_FLAGS, CpuMeter, fmt1, fmt2, fmtInt, fmtPct, fmtUs, histogram, log, loadLine, machineInfo, machineLine, median, pcts, pickDir, recordUs, reporter, retryNoisy, settle, table, toJson, verdict, type CpuShares, type Pcts} from './lib/machine.js'
 import {ledgerCell, logCell, warmUp, type AppendCellResult, type Quorum} from './lib/replicated.js'
 import {APP_NODE_FLAGS} from '../src/server/node-flags.js'
@@ -52,8 +52,7 @@ const {values: flags} = parseArgs({
     'rate-fraction': {type: 'string'},
     follower: {type: 'string'},
     'follower-node-args': {type: 'string'},
-    'bookie-node-args': {type: 'string'},
-    'bookie-engine': {type: 'string'},
+    ...BOOKIE_FLAGS,
     writer: {type: 'string'},
     // internal: the follower process
     'follower-child': {type: 'boolean', default: false},
@@ -87,19 +86,18 @@ const CFG = {
   rateFractions: (flags['rate-fraction'] ?? (QUICK ? '0.5' : '0.05,0.25,0.5')).split(',').map(Number),
   follower: (flags.follower ?? 'child') as 'child' | 'inproc',
   /** The follower process's Node flags: what the README advises applications (src/server/node-flags.ts). */
-  followerNodeArgs: flags['follower-node-args'] === undefined ? [...APP_NODE_FLAGS] : flags['follower-node-args'].split(/\s+/).filter(Boolean),
+  followerNodeArgs: flags['follower-node-args'] === undefined ? [...APP_NODE_FLAGS] : splitNodeArgs(flags['follower-node-args']),
   waitQuiet: Number(flags['wait-quiet'] ?? 0),
   retryNoisy: Number(flags['retry-noisy'] ?? 0),
   noisyPct: 25,
-  bookieNodeArgs: flags['bookie-node-args'] ? flags['bookie-node-args'].split(/\s+/).filter(Boolean) : [],
+  /** --bookie-node-args, and for diagnostics --bookie-engine, --bookie-log (lib/bookies.ts). */
+  bookieOpts: bookieFlagOptions(flags),
   bookieTimeoutMs: 30_000,
   /** Diagnostics only: LedgerWriter options other than the defaults (the output says so). */
   writer: Object.fromEntries((flags.writer ?? '').split(',').filter(Boolean).map(kv => {
     const [k, v] = kv.split('=')
     return [k!.trim(), Number(v)]
   })) as WriterOptions,
-  /** Diagnostics only: engine options for the bookies (JSON), e.g. {"verifyOffloadBytes":1073741824}. */
-  bookieEngine: flags['bookie-engine'] === undefined ? undefined : JSON.parse(flags['bookie-engine']) as Record<string, unknown>,
 }
 
 const say = reporter(flags.json === true)
@@ -306,13 +304,12 @@ async function main(): Promise<void> {
     if (CFG.waitQuiet > 0) say(`--wait-quiet ${CFG.waitQuiet}: before each step, waited (at most ${CFG.waitQuiet} s) for the rest of the machine to go quiet`)
     if (CFG.retryNoisy > 0) say(`--retry-noisy ${CFG.retryNoisy}: a cell during which the rest of the machine used > ${CFG.noisyPct}% of a core was run again (up to ${CFG.retryNoisy} more times); 'tries' counts the attempts`)
     if (Object.keys(CFG.writer).length) say(`NOTE: diagnostic run with LedgerWriter options ${JSON.stringify(CFG.writer)} (not the defaults)`)
-    if (CFG.bookieEngine) say(`NOTE: diagnostic run: bookies run benchmarks/lib/bookie-daemon.js with engine options ${JSON.stringify(CFG.bookieEngine)}`)
-    if (CFG.bookieNodeArgs.length) say(`NOTE: bookies run with Node flags ${CFG.bookieNodeArgs.join(' ')}`)
+    for (const note of bookieFlagNotes(CFG.bookieOpts)) say(note)
     say(`${CFG.bookies} bookie daemon(s), ${qs}; 1 KiB payloads; throughput cells: closed loop at ${CFG.inFlight} in flight, ${CFG.cellSeconds} s or ${fmtInt(CFG.maxEntries)} entries after a ${CFG.warmupSeconds} s warm-up, ${CFG.rounds} ABBA round(s); segment bytes ${fmtInt(CFG.segmentBytes)}`)
     if (CFG.follower === 'child') say(`follower process: node ${[...process.execArgv, ...CFG.followerNodeArgs].join(' ') || '(no flags)'} (--follower-node-args; the default is what the README advises applications)`)
 
     log(`starting ${CFG.bookies} bookie(s) ...`)
-    bookies = await Bookies.start({dir: join(root, 'cluster'), count: CFG.bookies, nodeArgs: CFG.bookieNodeArgs, ...(CFG.bookieEngine ? {engine: CFG.bookieEngine} : {})})
+    bookies = await Bookies.start({dir: join(root, 'cluster'), count: CFG.bookies, ...CFG.bookieOpts})
     const b = bookies
     ownPids = () => b.pids()
     client = await LogctlClient.connect({metadata: bookies.metadataUrl, bookieTimeoutMs: CFG.bookieTimeoutMs, writer: CFG.writer})

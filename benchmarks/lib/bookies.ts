@@ -7,9 +7,9 @@
  * process exits are SIGKILLed (by their own pid). Build first (`npx tsc -b`): the daemons run the compiled CLI.
  */
 import {spawn, type ChildProcess} from 'node:child_process'
-import {mkdirSync} from 'node:fs'
+import {createWriteStream, mkdirSync} from 'node:fs'
 import http2 from 'node:http2'
-import {join} from 'node:path'
+import {basename, join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 import {connectBookie, type BookieClient} from '../../src/net/bookie-client.js'
@@ -58,6 +58,46 @@ export interface StartOptions {
   /** Diagnostics: engine / server options the CLI does not expose; the daemons then run lib/bookie-daemon.js. */
   engine?: Record<string, unknown>
   server?: Record<string, unknown>
+  /**
+   * Diagnostics: also write each daemon's stdout (its JSON log, and what V8 prints for flags like
+   * --trace-gc) to <logDir>/<basename(dir)>-bookie-<i>.log, appended.
+   */
+  logDir?: string
+}
+
+/** Flags of the benchmarks that start bookies (cluster.ts, log.ts), for parseArgs. */
+export const BOOKIE_FLAGS = {
+  'bookie-node-args': {type: 'string'},
+  'bookie-engine': {type: 'string'},
+  'bookie-log': {type: 'string'},
+} as const
+
+/** Node flags given as one string ("--a --b=1") as a list. */
+export function splitNodeArgs(s: string | undefined): string[] {
+  return (s ?? '').split(/\s+/).filter(Boolean)
+}
+
+export type BookieFlagOptions = Pick<StartOptions, 'nodeArgs' | 'engine' | 'logDir'>
+
+/**
+ * BOOKIE_FLAGS as start options: --bookie-node-args="--cpu-prof ..." (Node flags, after DAEMON_NODE_FLAGS),
+ * --bookie-engine '{"verifyOffloadBytes":1073741824}' (engine options, via lib/bookie-daemon.ts), --bookie-log
+ * DIR (each daemon's stdout to a file there).
+ */
+export function bookieFlagOptions(flags: {'bookie-node-args'?: string | undefined; 'bookie-engine'?: string | undefined; 'bookie-log'?: string | undefined}): BookieFlagOptions {
+  const o: BookieFlagOptions = {nodeArgs: splitNodeArgs(flags['bookie-node-args'])}
+  if (flags['bookie-engine'] !== undefined) o.engine = JSON.parse(flags['bookie-engine']) as Record<string, unknown>
+  if (flags['bookie-log'] !== undefined) o.logDir = flags['bookie-log']
+  return o
+}
+
+/** What a benchmark's output says about diagnostic bookie options. */
+export function bookieFlagNotes(o: BookieFlagOptions): string[] {
+  const notes: string[] = []
+  if (o.engine) notes.push(`NOTE: diagnostic run: bookies run benchmarks/lib/bookie-daemon.js with engine options ${JSON.stringify(o.engine)}`)
+  if (o.nodeArgs?.length) notes.push(`NOTE: bookies run with Node flags ${o.nodeArgs.join(' ')}`)
+  if (o.logDir !== undefined) notes.push(`NOTE: each bookie's stdout is also written to ${o.logDir}`)
+  return notes
 }
 
 export class Bookies {
@@ -164,6 +204,12 @@ function startOne(index: number, dataDir: string, metadataUrl: string, o: StartO
     : [...DAEMON_NODE_FLAGS, ...(o.nodeArgs ?? []), RUN_JS, 'daemon', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--metadata', metadataUrl, ...(o.daemonArgs ?? [])]
   const child = spawn(process.execPath, args, {stdio: ['ignore', 'pipe', 'inherit']})
   track(child)
+  let logFile: ReturnType<typeof createWriteStream> | undefined
+  if (o.logDir !== undefined) {
+    mkdirSync(o.logDir, {recursive: true})
+    logFile = createWriteStream(join(o.logDir, `${basename(o.dir)}-bookie-${index}.log`), {flags: 'a'})
+    child.once('close', () => logFile!.end())
+  }
   const lines: string[] = []
   const closed = new Promise<{code: number | null; signal: NodeJS.Signals | null}>(resolve => {
     child.once('close', (code, signal) => resolve({code, signal}))
@@ -177,6 +223,7 @@ function startOne(index: number, dataDir: string, metadataUrl: string, o: StartO
     }, timeoutMs)
     // Keep reading stdout to the end (a full pipe would block the daemon).
     createInterface({input: child.stdout!}).on('line', line => {
+      logFile?.write(line + '\n')
       lines.push(line)
       if (lines.length > KEEP_LINES) lines.shift()
       if (ready || !line.includes('"ready"')) return
