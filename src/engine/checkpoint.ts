@@ -190,8 +190,9 @@ export function readCheckpoint(dir: string, state: EngineState): CheckpointPosit
 
 /**
  * Bytes written (and CRC'd) per step by writeCheckpoint, each step synced before the next: no long pause of
- * the main thread for the CRC, and no long sync. A checkpoint of a large index is tens of MB; written whole
- * and synced once, that sync held the device (and every journal sync queued behind it) for tens of ms.
+ * the main thread for the CRC, and no long sync. A checkpoint of a large index is tens of MB (24 bytes an
+ * entry); written whole and synced once, that sync held the device, and every journal sync queued behind it,
+ * for as long as the whole file took (docs/BENCHMARKS.md has what it cost a bookie's p99).
  */
 const WRITE_CHUNK = 4 * 1024 * 1024
 

@@ -5,7 +5,8 @@
  * order (appends go to the end); re-replication and striping gaps are handled by binary search + insert.
  *
  * The arrays come in chunks of at most `chunkEntries` (64 Ki) entries: growing one array by doubling
- * copied the whole index on the main thread (17 ms at 1 Mi entries, 28 ms at 2 Mi, measured), a pause
+ * copied the whole index on the main thread (17.6 ms at 1 Mi entries, 25.6 ms at 2 Mi: benchmarks/index-pauses.ts
+ * on the commit before the chunks, docs/BENCHMARKS.md), a pause
  * every add waited for; a chunk fills, and the next one is allocated (1.5 MB). An insert into a full chunk
  * splits it in two. A checkpoint's snapshot (copy on write) copies only a chunk that changes under it.
  */

@@ -10,7 +10,7 @@
  *   writes (refresh, published state, deregistration) commit with synchronous=NORMAL instead (in WAL mode:
  *   no fsync at commit; the next FULL commit or checkpoint makes them durable): they need no durability (a
  *   bookie that crashed registers again when it restarts), and each FULL commit was an fsync on the bookie's
- *   event loop every few seconds, 0.3-4.3 ms under load (docs/BENCHMARKS.md).
+ *   event loop every few seconds, waiting behind the journal's syncs on a busy disk.
  * - better-sqlite3 is synchronous; the calls are short (one indexed row), so the event loop stalls only while
  *   another process holds the write lock, at most timeoutMs.
  * Schema and key layout: docs/METADATA.md.

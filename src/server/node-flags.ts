@@ -13,19 +13,20 @@
  *
  * --initial-old-space-size=64: a bookie's JS heap holds ~17 MB of live objects, and at that size V8 keeps
  * the old generation's limit so close above it that a bookie taking ~40,000 adds/s ran a full mark-compact
- * every ~200 ms, in place of nearly every scavenge (--trace-gc: 44 in one 15 s run of benchmarks/log.ts's
- * tail step; incremental marking ~20-45 ms of main thread each). Starting the old generation at 64 MB: 4-6
- * in the same run, the three bookies' CPU 116-121 % -> 100-109 % of a core (paired runs, docs/BENCHMARKS.md).
- * It is a starting size, not a cap (the heap still grows as needed), and costs at most ~50 MB of resident
- * memory per bookie.
+ * in place of most scavenges: --trace-gc of the three bookies of benchmarks/log.ts's tail step (--bookie-log
+ * keeps their output; commands in docs/BENCHMARKS.md) counted 38-55 each in one run, with a median of ~21 ms
+ * of incremental marking on the main thread each; starting the old generation at 64 MB, 5-8. Paired tail
+ * runs: the three bookies' CPU 116-121 % -> 100-109 % of a core. It is a starting size, not a cap (the heap
+ * still grows as needed), and costs at most ~50 MB of resident memory per bookie.
  */
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--single-threaded-gc', '--initial-old-space-size=64']
 
 /**
  * What the README advises for an application that reads or writes tens of thousands of entries a second
  * through the library (node's command line or NODE_OPTIONS; a library cannot set it once V8 is running): the
- * same old-generation start, for the same reason. A follower at 40,000 entries/s ran ~6 full mark-compacts a
- * second without it (a ~11 MB heap), ~1 with it; its CPU 31-35 % -> 22 % of a core (docs/BENCHMARKS.md).
+ * same old-generation start, for the same reason. benchmarks/log.ts's follower at 40,000 entries/s ran 81 full
+ * mark-compacts in its 9 s without it (a ~11 MB heap), 12 with it; its CPU 33 % -> 21 % of a core
+ * (`node --trace-gc dist/benchmarks/log.js --rounds 0 --rate 40000 --follower-node-args=...`, docs/BENCHMARKS.md).
  * benchmarks/log.ts runs its follower process with it (printed in its header; --follower-node-args changes it).
  */
 export const APP_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=64']
