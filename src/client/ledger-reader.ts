@@ -3,13 +3,15 @@
  * metadata's lastEntryId once the ledger is CLOSED, otherwise the highest LAC the bookies report (they learn
  * it from the LAC piggybacked on every add, and from the writer's explicit LAC when it goes idle). Every
  * entry's digest is checked; an entry missing or corrupt on one bookie is read from the next bookie of its
- * write set. follow() tails an open ledger by long-polling the LAC.
+ * write set. follow() tails an open ledger: over a tail stream from one bookie where the layout allows
+ * (tail()), else by long-polling the LAC.
  */
 import {digestOf} from '../checksum.js'
 import {ErrorCode, LogError, asLogError} from '../errors.js'
 import * as ids from '../ids.js'
 import type {LedgerMetadata, MetadataStore, Versioned} from '../meta/store.js'
 import type {ReadEntry} from '../net/bookie-client.js'
+import type {TailStream} from '../net/tail-stream.js'
 import type {BookiePool} from './bookies.js'
 import {bookiesFor, ensembleFor} from './quorum.js'
 
@@ -17,6 +19,12 @@ import {bookiesFor, ensembleFor} from './quorum.js'
 const DEFAULT_CHUNK_ENTRIES = 256
 /** Bytes per range or tail answer at most, unless ReadOptions.maxBytes says otherwise. */
 const DEFAULT_READ_MAX_BYTES = 4 * 1024 * 1024
+
+/**
+ * Payload bytes per tail-stream message at most: a follower that catches up gets its backlog in pieces it
+ * can hand on while the next one is on its way.
+ */
+const TAIL_MESSAGE_BYTES = 1024 * 1024
 
 /** While the LAC keeps moving, a follower re-reads the ledger's metadata at most this often (to notice a close or an ensemble change). */
 const META_REREAD_MS = 200
@@ -44,6 +52,11 @@ export class LedgerReader {
   private metaReadAt = 0
   /** Which bookie of the last ensemble tail reads go to (moves on after a failure). */
   private tailBookie = 0
+  /**
+   * The tail stream a caught-up follower reads from (tail()): to `bookie`, for the fragment starting at
+   * `fragment`, its next update starting at entry `at`.
+   */
+  private feed: {stream: TailStream; bookie: string; fragment: bigint; at: bigint} | undefined
 
   constructor(meta: Versioned<LedgerMetadata>, private readonly store: MetadataStore, private readonly pool: BookiePool, private readonly o: ReadOptions = {}) {
     this.meta = meta
@@ -190,22 +203,26 @@ export class LedgerReader {
   async *follow(opts: FollowOptions = {}): AsyncGenerator<ReadEntry> {
     let next = opts.from ?? 0n
     const chunk = BigInt(this.o.chunkEntries ?? DEFAULT_CHUNK_ENTRIES)
-    while (!opts.signal?.aborted) {
-      if (opts.to !== undefined && next > opts.to) return
-      const lc = this.lastConfirmed
-      if (next <= lc) {
-        let end = next + chunk - 1n < lc ? next + chunk - 1n : lc
-        if (opts.to !== undefined && end > opts.to) end = opts.to
-        for (const e of await this.read(next, end)) yield e
-        next = end + 1n
-        continue
+    try {
+      while (!opts.signal?.aborted) {
+        if (opts.to !== undefined && next > opts.to) return
+        const lc = this.lastConfirmed
+        if (next <= lc) {
+          let end = next + chunk - 1n < lc ? next + chunk - 1n : lc
+          if (opts.to !== undefined && end > opts.to) end = opts.to
+          for (const e of await this.read(next, end)) yield e
+          next = end + 1n
+          continue
+        }
+        if (this.closed) return
+        for (const e of await this.poll(next, opts.pollMs ?? 1000)) {
+          if (opts.to !== undefined && e.entryId > opts.to) return
+          yield e
+          next = e.entryId + 1n
+        }
       }
-      if (this.closed) return
-      for (const e of await this.poll(next, opts.pollMs ?? 1000)) {
-        if (opts.to !== undefined && e.entryId > opts.to) return
-        yield e
-        next = e.entryId + 1n
-      }
+    } finally {
+      this.close() // the tail stream, if poll() opened one
     }
   }
 
@@ -222,27 +239,54 @@ export class LedgerReader {
   }
 
   /**
-   * Caught up with an open ledger whose last fragment is written in full to every bookie (E = Qw): one long
-   * poll to one bookie brings the next entries along with its LAC (GET .../tail), where a LAC poll and a
-   * read were two requests. Returns the verified entries from `next` on that it sent in order (possibly
-   * none: then the LAC it reported still counts, and the metadata is re-read as refresh() would, to notice
-   * a close), or undefined to use refresh() and read() instead (striping, an older fragment, a failure, a
-   * digest mismatch: those paths know how to go to other replicas).
+   * Caught up with an open ledger whose last fragment is written in full to every bookie (E = Qw): the next
+   * entries come from one bookie of the last ensemble along with its LAC, over a tail stream (the bookie
+   * pushes each time its LAC moves; kept open between calls) or, where the transport has none, one long
+   * poll (GET .../tail) per call. Returns the verified entries from `next` on that it sent in order
+   * (possibly none: then the LAC it reported still counts, and the metadata is re-read as refresh() would,
+   * to notice a close), or undefined to use refresh() and read() instead (striping, an older fragment, a
+   * failure, a gap, a digest mismatch: those paths know how to go to other replicas).
    */
   private async tail(next: bigint, waitMs: number): Promise<ReadEntry[] | undefined> {
     if (Date.now() - this.metaReadAt > META_REREAD_MS) await this.readMeta()
-    if (this.closed) return []
+    if (this.closed) {
+      this.close()
+      return []
+    }
     const m = this.meta.value
     const ens = m.ensembles.at(-1)!
-    if (m.ensembleSize !== m.writeQuorum || next < ens.firstEntryId) return undefined
+    if (m.ensembleSize !== m.writeQuorum || next < ens.firstEntryId) {
+      this.close()
+      return undefined
+    }
     const bookie = ens.bookies[this.tailBookie % ens.bookies.length]!
     const before = this.lac
+    const maxBytes = this.o.maxBytes ?? DEFAULT_READ_MAX_BYTES
     let got: {entries: ReadEntry[]; lac: bigint}
     try {
-      // A bookie that does not answer within a second of its wait (stopped, overloaded) is given up on for
-      // this round: the general path asks every bookie and takes the first answer.
-      got = await (await this.pool.client(bookie)).readTail(this.ledgerId, next, waitMs, {maxBytes: this.o.maxBytes ?? DEFAULT_READ_MAX_BYTES, timeoutMs: waitMs + 1000})
+      const client = await this.pool.client(bookie)
+      let feed = this.feed
+      // A stream behind the caller (who read entries another way meanwhile, e.g. read() after an update
+      // whose LAC ran ahead of its entries) stays: fromFeed() skips what the caller has. One ahead of it
+      // (it delivered entries the caller did not take) starts again from the caller's position.
+      if (feed !== undefined && (feed.bookie !== bookie || feed.fragment !== ens.firstEntryId || next < feed.at)) {
+        this.close()
+        feed = undefined
+      }
+      if (feed === undefined) {
+        const stream = client.tailStream(this.ledgerId, next, {waitMs, maxBytes: Math.min(maxBytes, TAIL_MESSAGE_BYTES)})
+        if (stream !== undefined) this.feed = feed = {stream, bookie, fragment: ens.firstEntryId, at: next}
+      }
+      if (feed !== undefined) {
+        // Nothing within waitMs is what a long poll that timed out would say: the LAC did not move.
+        got = await this.fromFeed(feed, next, waitMs)
+      } else {
+        // A bookie that does not answer within a second of its wait (stopped, overloaded) is given up on for
+        // this round: the general path asks every bookie and takes the first answer.
+        got = await client.readTail(this.ledgerId, next, waitMs, {maxBytes, timeoutMs: waitMs + 1000})
+      }
     } catch {
+      this.close()
       this.tailBookie++ // try another bookie next time; this time, the general path
       return undefined
     }
@@ -253,8 +297,38 @@ export class LedgerReader {
       out.push(e)
       next++
     }
-    if (out.length === 0 && got.entries.length > 0) return undefined // a bad copy: read() finds another
+    // A gap or a bad copy: the stream has moved past what the caller gets, so it goes; read() fills in.
+    if (out.length < got.entries.length) this.close()
+    if (out.length === 0 && got.entries.length > 0) return undefined
     if (out.length === 0 && this.lac === before) await this.readMeta()
     return out
+  }
+
+  /**
+   * The feed's next update from `next` on, within waitMs: entries below `next` (the caller has them) are
+   * skipped; nothing new within waitMs is what a long poll that timed out says (no entries, the LAC as it was).
+   */
+  private async fromFeed(feed: NonNullable<LedgerReader['feed']>, next: bigint, waitMs: number): Promise<{entries: ReadEntry[]; lac: bigint}> {
+    const deadline = performance.now() + waitMs
+    for (;;) {
+      const u = await feed.stream.next(Math.max(0, deadline - performance.now()))
+      if (u === undefined) return {entries: [], lac: this.lac}
+      const last = u.entries.at(-1)
+      if (last === undefined) return u
+      feed.at = last.entryId + 1n
+      if (last.entryId < next) continue
+      const first = u.entries.findIndex(e => e.entryId >= next)
+      return first === 0 ? u : {entries: u.entries.slice(first), lac: u.lac}
+    }
+  }
+
+  /**
+   * Close the tail stream a follower kept open, if any (the reader stays usable: the next poll opens
+   * another). Followers that are done with a reader call it; follow() does when it ends.
+   */
+  close(): void {
+    const f = this.feed
+    this.feed = undefined
+    f?.stream.close()
   }
 }

@@ -278,34 +278,38 @@ export async function* readLog(client: LedgerOps, store: LogStore, name: string,
       }
       return false
     }
-    for (;;) {
-      const last = reader.lastConfirmed
-      const out: LogEntry[] = []
-      if (entry <= last) {
-        let end = last
-        if (o.to !== undefined && seg.firstOffset + end > o.to) end = o.to - seg.firstOffset
-        const room = BigInt(Math.min(left, 1024))
-        if (end - entry + 1n > room) end = entry + room - 1n
-        const done = take(await reader.read(entry, end), out)
+    try {
+      for (;;) {
+        const last = reader.lastConfirmed
+        const out: LogEntry[] = []
+        if (entry <= last) {
+          let end = last
+          if (o.to !== undefined && seg.firstOffset + end > o.to) end = o.to - seg.firstOffset
+          const room = BigInt(Math.min(left, 1024))
+          if (end - entry + 1n > room) end = entry + room - 1n
+          const done = take(await reader.read(entry, end), out)
+          for (const x of out) yield x
+          if (done) return
+          continue
+        }
+        if (reader.closed) {
+          finished = seg.ledgerId // this segment is done: on to the next one
+          break
+        }
+        if (!o.follow) {
+          if (entry > last + 1n) {
+            const end = seg.firstOffset + last + 1n
+            throw new LogError(ErrorCode.OUT_OF_RANGE, `offset ${offset} is beyond the end of log ${name} (${end})`, {detail: {end: String(end)}})
+          }
+          return
+        }
+        const done = take(await reader.poll(entry, pollMs), out)
         for (const x of out) yield x
         if (done) return
-        continue
+        if (o.signal?.aborted) return
       }
-      if (reader.closed) {
-        finished = seg.ledgerId // this segment is done: on to the next one
-        break
-      }
-      if (!o.follow) {
-        if (entry > last + 1n) {
-          const end = seg.firstOffset + last + 1n
-          throw new LogError(ErrorCode.OUT_OF_RANGE, `offset ${offset} is beyond the end of log ${name} (${end})`, {detail: {end: String(end)}})
-        }
-        return
-      }
-      const done = take(await reader.poll(entry, pollMs), out)
-      for (const x of out) yield x
-      if (done) return
-      if (o.signal?.aborted) return
+    } finally {
+      reader.close() // its tail stream, if a follow opened one
     }
     m = (await store.get(name)).value
     if (!segmentFor(m, offset) && !o.follow && offset >= closedEnd(m)) return

@@ -34,6 +34,8 @@ interface Run {
   lens: Uint32Array
   start: number
   end: number
+  /** Set when evicted: its bytes in the ring may be overwritten from then on. */
+  evicted?: true
 }
 
 export class WriteCache {
@@ -129,6 +131,7 @@ export class WriteCache {
       const run = this.order[this.head]!
       if (run.start < this.pos || run.start >= limit) break
       this.order[this.head++] = undefined
+      run.evicted = true
       const runs = this.ledgers.get(run.ledgerId)!
       runs.splice(runs.indexOf(run), 1) // the oldest run of its ledger: index 0 unless ledgers interleave
       if (runs.length === 0) this.ledgers.delete(run.ledgerId)
@@ -137,27 +140,28 @@ export class WriteCache {
     }
   }
 
+  /**
+   * The run of the last hit: reads go through a range in order, so the next id is usually in it, and a
+   * reader catching up from far behind would otherwise scan every newer run of the ledger for each entry.
+   * A hit there may be an older copy of an entry written twice; callers check the digest against the index
+   * (see the file comment), and the same digest is the same bytes.
+   */
+  private lastHit: Run | undefined
+
   get(ledgerId: bigint, entryId: number): CachedEntry | undefined {
+    const h = this.lastHit
+    if (h !== undefined && h.ledgerId === ledgerId && h.evicted !== true) {
+      const i = indexIn(h, entryId)
+      if (i >= 0) return this.hit(h, i)
+    }
     const runs = this.ledgers.get(ledgerId)
     if (runs) {
       for (let k = runs.length - 1; k >= 0; k--) {
         const run = runs[k]!
-        const ids = run.ids
-        if (entryId < ids[0]! || entryId > ids[ids.length - 1]!) continue
-        let lo = 0
-        let hi = ids.length - 1
-        while (lo <= hi) {
-          const mid = (lo + hi) >>> 1
-          const v = ids[mid]!
-          if (v < entryId) lo = mid + 1
-          else if (v > entryId) hi = mid - 1
-          else {
-            this.hits++
-            const off = run.offs[mid]!
-            const at = off % this.slabBytes
-            const slab = this.slabs[(off - at) / this.slabBytes]!
-            return {lac: BigInt(run.lacs[mid]!), digest: run.digests[mid]!, payload: Buffer.from(slab.subarray(at, at + run.lens[mid]!))}
-          }
+        const i = indexIn(run, entryId)
+        if (i >= 0) {
+          this.lastHit = run
+          return this.hit(run, i)
         }
       }
     }
@@ -165,7 +169,31 @@ export class WriteCache {
     return undefined
   }
 
+  private hit(run: Run, i: number): CachedEntry {
+    this.hits++
+    const off = run.offs[i]!
+    const at = off % this.slabBytes
+    const slab = this.slabs[(off - at) / this.slabBytes]!
+    return {lac: BigInt(run.lacs[i]!), digest: run.digests[i]!, payload: Buffer.from(slab.subarray(at, at + run.lens[i]!))}
+  }
+
   get size(): {entries: number; bytes: number} {
     return {entries: this.count, bytes: this.bytes}
   }
+}
+
+/** Where `entryId` is in the run's ids (binary search), or -1. */
+function indexIn(run: Run, entryId: number): number {
+  const ids = run.ids
+  if (entryId < ids[0]! || entryId > ids[ids.length - 1]!) return -1
+  let lo = 0
+  let hi = ids.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    const v = ids[mid]!
+    if (v < entryId) lo = mid + 1
+    else if (v > entryId) hi = mid - 1
+    else return mid
+  }
+  return -1
 }

@@ -17,6 +17,7 @@ import {ErrorCode, LogError} from '../errors.js'
 import * as ids from '../ids.js'
 import {ByteBudget} from './byte-budget.js'
 import {AddStream} from './add-stream.js'
+import {TailStream} from './tail-stream.js'
 import {DEFAULT_MAX_MESSAGE_BYTES, LAC_HEADER, NEXT_HEADER, decodeAddResults, decodeEntries, encodeAddBatch, type AddItem, type AddOutcome, type EntryItem} from './frames.js'
 import {Http2Transport} from './transport-http2.js'
 import {UndiciTransport} from './transport-undici.js'
@@ -53,6 +54,12 @@ export interface BookieClient {
    * digests (the caller does).
    */
   readTail(ledgerId: bigint, from: bigint, waitMs: number, opts?: {maxBytes?: number; timeoutMs?: number}): Promise<{entries: ReadEntry[]; lac: bigint}>
+  /**
+   * A tail stream from `from` on (tail-stream.ts): the bookie pushes what readTail would answer each time its
+   * LAC moves, and a heartbeat after waitMs without news. Undefined when the transport has no long-lived
+   * streams (undici): use readTail. Does NOT verify digests (the caller does).
+   */
+  tailStream(ledgerId: bigint, from: bigint, opts: {waitMs: number; maxBytes?: number}): TailStream | undefined
   /** Long poll: as soon as the bookie's LAC exceeds `after`, or after waitMs with the current values. */
   readLac(ledgerId: bigint, after: bigint, waitMs: number): Promise<{lac: bigint; lastEntryId: bigint}>
   /** Explicit LAC (an idle writer's; adds carry it otherwise): raises the bookie's LAC, wakes its long polls. Returns the bookie's LAC. */
@@ -162,6 +169,20 @@ class HttpBookieClient implements BookieClient {
     const entries = decodeEntries(res.chunks, this.maxResponseBytes)
     this.checkAscending(entries, ledgerId, from, lac)
     return {entries, lac}
+  }
+
+  tailStream(ledgerIdIn: bigint, fromIn: bigint, opts: {waitMs: number; maxBytes?: number}): TailStream | undefined {
+    const t = this.transport
+    if (!(t instanceof Http2Transport)) return undefined
+    if (this.closed) throw new LogError(ErrorCode.CLOSED, `the client of bookie ${this.address} is closed`)
+    checkOption('waitMs', opts.waitMs, 1)
+    checkOption('maxBytes', opts.maxBytes, 1)
+    return new TailStream(this.address, {
+      ledgerId: ids.ledgerId(ledgerIdIn), from: ids.entryId(fromIn), waitMs: opts.waitMs, maxResponseBytes: this.maxResponseBytes,
+      ...(opts.maxBytes === undefined ? {} : {maxBytes: opts.maxBytes}),
+      open: path => t.openStream(path),
+      timedOut: since => t.timedOut(since),
+    })
   }
 
   /** An answer's entries must be of the ledger, strictly ascending, within [from, to]; returns the id after the last. */

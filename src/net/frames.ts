@@ -209,8 +209,9 @@ export function entriesEncodingLength(items: readonly EntryItem[]): number {
   return n
 }
 
-export function encodeEntries(items: readonly EntryItem[]): Buffer {
-  const buf = Buffer.allocUnsafe(entriesEncodingLength(items))
+/** An ENTRIES message, in a buffer of its own or at the start of `into` (entriesEncodingLength bytes). */
+export function encodeEntries(items: readonly EntryItem[], into?: Buffer): Buffer {
+  const buf = into ?? Buffer.allocUnsafe(entriesEncodingLength(items))
   let o = writeHeader(buf, FrameKind.ENTRIES, items.length)
   for (const it of items) {
     const payload = checkPayload(it.payload, 'entry', it)

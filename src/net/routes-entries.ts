@@ -7,6 +7,7 @@ import * as ids from '../ids.js'
 import {readBody} from './body.js'
 import {EnvelopeReader, FATAL_REQUEST_ID, RequestStatus, STREAM_TYPE, envelope, type Envelope} from './envelope.js'
 import {HEADER_BYTES, LAC_HEADER, NEXT_HEADER, addBatchDecoder, encodeAddResults, encodeEntries, type AddOutcome} from './frames.js'
+import {tailMessage} from './tail-stream.js'
 import {errorReply, forWire, framesReply, intIn, param, stopUploadAfterAnswer, type Reply, type Route, type RouteRequest, type ServerContext} from './route.js'
 import {positions, waitForLac} from './routes-ledgers.js'
 
@@ -16,6 +17,7 @@ export function entryRoutes(ctx: ServerContext): Route[] {
     {name: 'add-stream', method: 'POST', pattern: /^\/v1\/entries\/stream$/, body: true, handle: req => addStream(ctx, req)},
     {name: 'read', method: 'GET', pattern: /^\/v1\/ledgers\/([^/]+)\/entries$/, handle: req => readEntries(ctx, req)},
     {name: 'tail', method: 'GET', pattern: /^\/v1\/ledgers\/([^/]+)\/tail$/, handle: req => readTail(ctx, req)},
+    {name: 'tail-stream', method: 'GET', pattern: /^\/v1\/ledgers\/([^/]+)\/tail\/stream$/, handle: req => tailStream(ctx, req)},
   ]
 }
 
@@ -186,6 +188,65 @@ async function readTail(ctx: ServerContext, req: RouteRequest): Promise<Reply> {
   const entries = lac >= from ? await ctx.engine.readRange(ledgerId, from, lac, {maxBytes, maxEntries: ctx.limits.maxReadEntries}) : []
   countRead(ctx, entries)
   return framesReply(encodeEntries(entries), {[LAC_HEADER]: String(lac)})
+}
+
+/**
+ * A follower's tail stream (docs/PROTOCOL.md "Tail streams"): what readTail answers, pushed as the LAC
+ * moves, over one long-lived stream instead of one long poll per update. Each message (envelope.ts, requestId
+ * counting up from 0, status OK) carries this bookie's LAC and the entries it holds from the follower's
+ * position up to that LAC (up to maxBytes); when the LAC stays put for waitMs, a message with none (a
+ * heartbeat: the follower re-reads the metadata to notice a close). Flow control is HTTP/2's: while the
+ * follower does not read, writes wait for 'drain'. The stream ends when the follower closes it, when the
+ * server shuts down, after a message whose first entry is not the one due (this bookie lacks it: the
+ * follower reads it elsewhere), or with a FATAL message carrying the error (e.g. the ledger was deleted).
+ * Resolves when the stream is over.
+ */
+async function tailStream(ctx: ServerContext, req: RouteRequest): Promise<undefined> {
+  const ledgerId = ids.ledgerId(req.params[0])
+  let next = param(req.query, 'from', ids.entryId)
+  const waitMs = param(req.query, 'waitMs', intIn('waitMs', 1, ctx.limits.maxWaitMs), 1000)
+  const maxBytes = param(req.query, 'maxBytes', intIn('maxBytes', 1, ctx.limits.maxReadBytes), ctx.limits.maxReadBytes)
+  const stream = req.stream
+  const gone = new AbortController()
+  const stop = (): void => gone.abort()
+  ctx.closing.addEventListener('abort', stop, {once: true})
+  stream.once('close', stop)
+  stream.respond({':status': 200, 'content-type': STREAM_TYPE})
+  let seq = 0
+  try {
+    while (!gone.signal.aborted) {
+      const t0 = performance.now()
+      await ctx.engine.waitForLac(ledgerId, next - 1n, waitMs, gone.signal)
+      if (gone.signal.aborted) break
+      const lac = positions(ctx, ledgerId).lac
+      const entries = lac >= next ? await ctx.engine.readRange(ledgerId, next, lac, {maxBytes, maxEntries: ctx.limits.maxReadEntries}) : []
+      countRead(ctx, entries)
+      const gap = lac >= next && entries[0]?.entryId !== next
+      if (entries.length > 0) next = entries.at(-1)!.entryId + 1n
+      if (gone.signal.aborted || stream.destroyed) break
+      // Each message counts as the long poll (route 'tail') it replaces, as add-stream messages count as adds.
+      ctx.metrics.request('tail', 200, (performance.now() - t0) / 1000)
+      if (!stream.write(tailMessage(seq++, lac, entries))) {
+        await new Promise<void>(resolve => {
+          const done = (): void => {
+            stream.off('drain', done)
+            gone.signal.removeEventListener('abort', done)
+            resolve()
+          }
+          stream.once('drain', done)
+          gone.signal.addEventListener('abort', done, {once: true})
+        })
+      }
+      if (gap) break
+    }
+  } catch (err) {
+    if (!stream.destroyed && !stream.writableEnded) stream.write(envelope(FATAL_REQUEST_ID, Buffer.from(errorReply(err).body), RequestStatus.REFUSED))
+  } finally {
+    ctx.closing.removeEventListener('abort', stop)
+    stream.off('close', stop)
+    if (!stream.destroyed && !stream.writableEnded) stream.end()
+  }
+  return undefined
 }
 
 /** Read metrics: entries and payload bytes answered. */

@@ -101,13 +101,16 @@ export class Http2Transport implements Transport {
   }
 
   /**
-   * A long-lived request stream (add-stream.ts): headers sent, body left open. Bytes coming back count as
-   * signs of life for timedOut(). Throws BOOKIE_UNAVAILABLE when no session can be made.
+   * A long-lived stream: a POST whose body stays open (add-stream.ts: `contentType` given), or a GET whose
+   * answer goes on (tail-stream.ts: no `contentType`). Bytes coming back count as signs of life for
+   * timedOut(). Throws BOOKIE_UNAVAILABLE when no session can be made.
    */
-  openStream(path: string, contentType: string): ClientHttp2Stream {
+  openStream(path: string, contentType?: string): ClientHttp2Stream {
     let stream: ClientHttp2Stream
     try {
-      stream = this.connect().request({':method': 'POST', ':path': path, 'content-type': contentType}, {endStream: false})
+      stream = contentType === undefined
+        ? this.connect().request({':method': 'GET', ':path': path}, {endStream: true})
+        : this.connect().request({':method': 'POST', ':path': path, 'content-type': contentType}, {endStream: false})
     } catch (err) {
       this.session?.destroy()
       throw unavailable(this.address, err)
