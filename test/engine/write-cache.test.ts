@@ -76,3 +76,18 @@ t.test('several slabs: whatever get() returns is the bytes put, and the newest e
   t.equal(wrong, 0, 'no answer ever held another entry\'s bytes')
   t.equal(newestMissing, 0, 'the run just put is always there')
 })
+
+t.test('reading a range goes run by run from the last hit, and never through a run that was evicted', async t => {
+  const bytes = (v: number): Buffer => Buffer.alloc(100, v)
+  const c = new WriteCache(1000, 500)
+  // Two runs of ledger 1 (ids 0-2, 3-4), then ledger 2.
+  c.putRun(1n, [0, 1, 2], [0, 1, 2].map(v => ({lac: -1n, digest: v, payload: bytes(v)})))
+  c.putRun(1n, [3, 4], [3, 4].map(v => ({lac: -1n, digest: v, payload: bytes(v)})))
+  for (let i = 0; i < 5; i++) t.ok(c.get(1n, i)?.payload.equals(bytes(i)), `entry ${i} as put`)
+  t.equal(c.get(2n, 0), undefined, 'the last hit belongs to ledger 1: no answer for ledger 2 from it')
+  // Overwrite the whole ring: the runs of ledger 1 go, and their bytes in the ring are overwritten.
+  for (let k = 0; k < 4; k++) c.putRun(3n, [k * 2, k * 2 + 1], [0, 1].map(() => ({lac: -1n, digest: 99, payload: bytes(99)})))
+  t.equal(c.get(1n, 4), undefined, 'the run of the last hit was evicted: not used')
+  t.equal(c.get(1n, 0), undefined)
+  t.ok(c.get(3n, 7)?.payload.equals(bytes(99)))
+})
