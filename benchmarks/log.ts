@@ -6,6 +6,7 @@
  *        [--seconds S] [--max-entries N] [--segment-bytes B]
  *        [--tail-seconds S] [--tail-warmup S] [--rate N,... | --rate-fraction F,...] [--follower child|inproc]
  *        [--follower-node-args="..."]   (Node flags of the follower process; default APP_NODE_FLAGS, "" for none)
+ *        [--timeline FILE]              (diagnostics: per 100 ms of each tail run, the worst ack -> received and write latency)
  *        [--wait-quiet S] [--retry-noisy N] [--bookie-node-args="--cpu-prof ..."]
  *        [--bookie-engine '{"verifyOffloadBytes":1073741824}'] [--bookie-log DIR] [--writer maxRequestsPerBookie=1,explicitLacMs=0]   (diagnostics)
  *
@@ -29,7 +30,7 @@
  */
 import {fork, type ChildProcess} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {rmSync} from 'node:fs'
+import {appendFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {performance} from 'node:perf_hooks'
 import {fileURLToPath} from 'node:url'
@@ -53,6 +54,7 @@ const {values: flags} = parseArgs({
     'rate-fraction': {type: 'string'},
     follower: {type: 'string'},
     'follower-node-args': {type: 'string'},
+    timeline: {type: 'string'},
     ...BOOKIE_FLAGS,
     writer: {type: 'string'},
     // internal: the follower process
@@ -265,6 +267,7 @@ async function tailRun(client: LogctlClient, bookies: Bookies, rate: number): Pr
       recordUs(e2e, Number(r - d) / 1000)
       if (ack[i]! > 0n) recordUs(vis, Number(r - ack[i]!) / 1000)
     }
+    if (flags.timeline !== undefined) writeTimeline(flags.timeline, rate, warmupN, total, due, ack, recv)
     const seconds = Number(due(total - 1) - due(warmupN)) / 1e9
     // The counts span from the warm-up's end to the follower's last entry (a little longer than `seconds`).
     const span = Number(process.hrtime.bigint() - due(warmupN)) / 1e9
@@ -279,6 +282,35 @@ async function tailRun(client: LogctlClient, bookies: Bookies, rate: number): Pr
     follower.kill()
     await lg.close().catch(() => undefined)
   }
+}
+
+/**
+ * --timeline: one line per 100 ms of intended send time after the warm-up (appended to FILE, one block per
+ * rate): entries due, the worst ack -> received and the worst intended send -> acknowledged. Tells a few
+ * long stalls from latency spread evenly.
+ */
+function writeTimeline(file: string, rate: number, from: number, total: number, due: (i: number) => bigint, ack: BigInt64Array, recv: BigInt64Array): void {
+  const lines = [`# rate ${rate}/s: window (ms after the warm-up), entries, worst ack->recv ms, worst write ms`]
+  let k = -1
+  let n = 0
+  let vis = 0
+  let w = 0
+  const flush = (): void => { if (k >= 0) lines.push(`${k * 100} ${n} ${vis.toFixed(2)} ${w.toFixed(2)}`) }
+  for (let i = from; i < total; i++) {
+    const at = Math.floor(Number(due(i) - due(from)) / 1e8)
+    if (at !== k) {
+      flush()
+      k = at
+      n = vis = w = 0
+    }
+    n++
+    const a = ack[i]!
+    const r = recv[i]!
+    if (a > 0n && r > 0n) vis = Math.max(vis, Number(r - a) / 1e6)
+    if (a > 0n) w = Math.max(w, Number(a - due(i)) / 1e6)
+  }
+  flush()
+  appendFileSync(file, lines.join('\n') + '\n')
 }
 
 // ---- main ----------------------------------------------------------------------------------------------

@@ -45,6 +45,31 @@ export interface FollowOptions {
   signal?: AbortSignal
 }
 
+/**
+ * A follower's tail stream and what it knows about the other bookies: the last LAC one of them reported
+ * (`probe`, asked at `at`, the bookie at ensemble position `index`), when the next question is due, and
+ * whether one is on its way.
+ */
+interface Feed {
+  stream: TailStream
+  bookie: string
+  fragment: bigint
+  at: bigint
+  probe: {lac: bigint; at: number; index: number} | undefined
+  probing: boolean
+  nextProbeAt: number
+  probeEveryMs: number
+  probes: number
+}
+
+/** A follower on a tail stream asks another bookie for its LAC this often at first (then less while nothing moves). */
+const LAG_PROBE_MS = 100
+/**
+ * A tail bookie that is still below a LAC another bookie reported this long ago is lagging (its journal or
+ * its disk is behind; with Qa < Qw the writer goes on without it): the follower moves to the other one.
+ */
+const LAG_MS = 200
+
 export class LedgerReader {
   readonly ledgerId: bigint
   private meta: Versioned<LedgerMetadata>
@@ -56,7 +81,7 @@ export class LedgerReader {
    * The tail stream a caught-up follower reads from (tail()): to `bookie`, for the fragment starting at
    * `fragment`, its next update starting at entry `at`.
    */
-  private feed: {stream: TailStream; bookie: string; fragment: bigint; at: bigint} | undefined
+  private feed: Feed | undefined
 
   constructor(meta: Versioned<LedgerMetadata>, private readonly store: MetadataStore, private readonly pool: BookiePool, private readonly o: ReadOptions = {}) {
     this.meta = meta
@@ -259,31 +284,43 @@ export class LedgerReader {
       this.close()
       return undefined
     }
-    const bookie = ens.bookies[this.tailBookie % ens.bookies.length]!
     const before = this.lac
     const maxBytes = this.o.maxBytes ?? DEFAULT_READ_MAX_BYTES
     let got: {entries: ReadEntry[]; lac: bigint}
     try {
-      const client = await this.pool.client(bookie)
-      let feed = this.feed
-      // A stream behind the caller (who read entries another way meanwhile, e.g. read() after an update
-      // whose LAC ran ahead of its entries) stays: fromFeed() skips what the caller has. One ahead of it
-      // (it delivered entries the caller did not take) starts again from the caller's position.
-      if (feed !== undefined && (feed.bookie !== bookie || feed.fragment !== ens.firstEntryId || next < feed.at)) {
-        this.close()
-        feed = undefined
-      }
-      if (feed === undefined) {
-        const stream = client.tailStream(this.ledgerId, next, {waitMs, maxBytes: Math.min(maxBytes, TAIL_MESSAGE_BYTES)})
-        if (stream !== undefined) this.feed = feed = {stream, bookie, fragment: ens.firstEntryId, at: next}
-      }
-      if (feed !== undefined) {
-        // Nothing within waitMs is what a long poll that timed out would say: the LAC did not move.
-        got = await this.fromFeed(feed, next, waitMs)
-      } else {
-        // A bookie that does not answer within a second of its wait (stopped, overloaded) is given up on for
-        // this round: the general path asks every bookie and takes the first answer.
-        got = await client.readTail(this.ledgerId, next, waitMs, {maxBytes, timeoutMs: waitMs + 1000})
+      for (;;) {
+        const bookie = ens.bookies[this.tailBookie % ens.bookies.length]!
+        const client = await this.pool.client(bookie)
+        let feed = this.feed
+        // A stream behind the caller (who read entries another way meanwhile, e.g. read() after an update
+        // whose LAC ran ahead of its entries) stays: fromFeed() skips what the caller has. One ahead of it
+        // (it delivered entries the caller did not take) starts again from the caller's position.
+        if (feed !== undefined && (feed.bookie !== bookie || feed.fragment !== ens.firstEntryId || next < feed.at)) {
+          this.close()
+          feed = undefined
+        }
+        if (feed === undefined) {
+          const stream = client.tailStream(this.ledgerId, next, {waitMs, maxBytes: Math.min(maxBytes, TAIL_MESSAGE_BYTES)})
+          if (stream !== undefined) {
+            this.feed = feed = {stream, bookie, fragment: ens.firstEntryId, at: next, probe: undefined, probing: false, nextProbeAt: performance.now() + LAG_PROBE_MS, probeEveryMs: LAG_PROBE_MS, probes: 0}
+          }
+        }
+        if (feed !== undefined) {
+          // Nothing within waitMs is what a long poll that timed out would say: the LAC did not move.
+          const r = await this.fromFeed(feed, next, waitMs, ens.bookies.length)
+          if (r === 'lagging') {
+            // The stream from the other bookie starts at `next` and brings what this one lacked at once.
+            this.tailBookie = feed.probe!.index
+            this.close()
+            continue
+          }
+          got = r
+        } else {
+          // A bookie that does not answer within a second of its wait (stopped, overloaded) is given up on for
+          // this round: the general path asks every bookie and takes the first answer.
+          got = await client.readTail(this.ledgerId, next, waitMs, {maxBytes, timeoutMs: waitMs + 1000})
+        }
+        break
       }
     } catch {
       this.close()
@@ -307,12 +344,24 @@ export class LedgerReader {
   /**
    * The feed's next update from `next` on, within waitMs: entries below `next` (the caller has them) are
    * skipped; nothing new within waitMs is what a long poll that timed out says (no entries, the LAC as it was).
+   * Meanwhile the other bookies of the ensemble (`size` of them in all) are asked for their LAC now and then
+   * (probe()); 'lagging' when the feed's bookie stayed below what another one reported for LAG_MS.
    */
-  private async fromFeed(feed: NonNullable<LedgerReader['feed']>, next: bigint, waitMs: number): Promise<{entries: ReadEntry[]; lac: bigint}> {
+  private async fromFeed(feed: Feed, next: bigint, waitMs: number, size: number): Promise<{entries: ReadEntry[]; lac: bigint} | 'lagging'> {
     const deadline = performance.now() + waitMs
     for (;;) {
-      const u = await feed.stream.next(Math.max(0, deadline - performance.now()))
-      if (u === undefined) return {entries: [], lac: this.lac}
+      const now = performance.now()
+      const p = feed.probe
+      if (p !== undefined && p.lac > this.lac && now - p.at >= LAG_MS) return 'lagging'
+      if (size > 1 && !feed.probing && now >= feed.nextProbeAt) this.probe(feed, size)
+      // Wake up for the next probe, or to look at the answer of the one on its way.
+      const wake = Math.min(deadline, feed.probing ? now + LAG_PROBE_MS : feed.nextProbeAt)
+      const u = await feed.stream.next(Math.max(0, wake - now))
+      if (u === undefined) {
+        if (performance.now() >= deadline) return {entries: [], lac: this.lac}
+        continue
+      }
+      if (u.lac > this.lac) this.lac = u.lac
       const last = u.entries.at(-1)
       if (last === undefined) return u
       feed.at = last.entryId + 1n
@@ -320,6 +369,28 @@ export class LedgerReader {
       const first = u.entries.findIndex(e => e.entryId >= next)
       return first === 0 ? u : {entries: u.entries.slice(first), lac: u.lac}
     }
+  }
+
+  /**
+   * Ask the next other bookie of the ensemble for its LAC (no wait), in the background. While the answers
+   * say nothing moved beyond what the feed delivered, ask less often (up to once a second: an idle writer
+   * costs a follower one request a second); as soon as something moves, every LAG_PROBE_MS again.
+   */
+  private probe(feed: Feed, size: number): void {
+    feed.probing = true
+    const index = (this.tailBookie + 1 + (feed.probes++ % (size - 1))) % size
+    const at = performance.now()
+    const bookie = this.meta.value.ensembles.at(-1)!.bookies[index]!
+    const known = this.lac
+    this.pool.client(bookie).then(c => c.readLac(this.ledgerId, -1n, 0)).then(r => {
+      if (this.feed !== feed) return
+      // Keep the oldest report the feed has not caught up with: that is the one that measures its lag.
+      if (feed.probe === undefined || feed.probe.lac <= this.lac) feed.probe = {lac: r.lac, at, index}
+      feed.probeEveryMs = r.lac > known ? LAG_PROBE_MS : Math.min(1000, feed.probeEveryMs * 2)
+    }, () => undefined).finally(() => {
+      feed.probing = false
+      feed.nextProbeAt = performance.now() + feed.probeEveryMs
+    })
   }
 
   /**

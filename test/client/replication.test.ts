@@ -85,6 +85,46 @@ t.test('SIGSTOP a bookie: the writer times it out and changes ensemble; a follow
   t.same(await followed, Array.from({length: 1600}, (_, i) => BigInt(i)), 'the follower got every entry once, in order, through the hang')
 })
 
+t.test('a follower whose tail bookie stops (SIGSTOP) moves to another bookie of the ensemble and keeps up', async t => {
+  const cluster = await Cluster.start(t, {bookies: 3})
+  // The writer never gives up on the stopped bookie during the test (Qa=2: it goes on with the other two),
+  // and the follower's own wait is long: only noticing the lag can bring it the new entries in time.
+  const writerClient = await LogctlClient.connect({metadata: cluster.metadataUrl, bookieTimeoutMs: 60_000})
+  t.teardown(() => writerClient.close())
+  const w = await writerClient.createLedger({ensembleSize: 3, writeQuorum: 3, ackQuorum: 2})
+  const victim = byId(cluster, w.metadata.ensembles[0]!.bookies[0]!) // where a follower's tail stream goes first
+  const reader = await (await connect(t, cluster)).openLedger(w.ledgerId)
+  const ids: bigint[] = []
+  const ac = new AbortController()
+  const followed = (async () => {
+    for await (const e of reader.follow({pollMs: 20_000, signal: ac.signal})) {
+      if (!e.payload.equals(payloadFor(w.ledgerId, e.entryId))) t.fail(`follower: entry ${e.entryId} differs`)
+      ids.push(e.entryId)
+    }
+  })()
+  const until = async (n: number, ms: number, what: string): Promise<void> => {
+    const end = Date.now() + ms
+    while (ids.length < n && Date.now() < end) await new Promise(resolve => setTimeout(resolve, 20))
+    t.equal(ids.length, n, what)
+  }
+  for (let i = 0n; i < 100n; i++) await w.append(payloadFor(w.ledgerId, i))
+  await until(100, 20_000, 'the follower is caught up')
+  victim.pause()
+  try {
+    await Promise.all(Array.from({length: 100}, (_, i) => w.append(payloadFor(w.ledgerId, 100n + BigInt(i)))))
+    // Its stream would time out after pollMs + 2 s (22 s); the lag check moves it within a few hundred ms.
+    await until(200, 15_000, 'the follower got the entries appended while its tail bookie was stopped, well before its stream would time out')
+    t.equal((await writerClient.ledgerInfo(w.ledgerId)).ensembles.length, 1, 'no ensemble change: the stopped bookie is still in the ensemble')
+  } finally {
+    victim.resume()
+  }
+  ac.abort()
+  for (let i = 200n; i < 210n; i++) await w.append(payloadFor(w.ledgerId, i))
+  await w.close()
+  await followed
+  t.same(ids, Array.from({length: ids.length}, (_, i) => BigInt(i)), 'once each, in order')
+})
+
 t.test('SIGKILL the writer: recovery closes the ledger with every acknowledged entry; racing recoverers agree', async t => {
   const cluster = await Cluster.start(t, {bookies: 3})
   const client = await connect(t, cluster)
