@@ -232,7 +232,7 @@ export class LedgerReader {
       while (!opts.signal?.aborted) {
         if (opts.to !== undefined && next > opts.to) return
         const lc = this.lastConfirmed
-        if (next <= lc) {
+        if (next <= lc && !this.streaming(next)) {
           let end = next + chunk - 1n < lc ? next + chunk - 1n : lc
           if (opts.to !== undefined && end > opts.to) end = opts.to
           for (const e of await this.read(next, end)) yield e
@@ -391,6 +391,15 @@ export class LedgerReader {
       feed.probing = false
       feed.nextProbeAt = performance.now() + feed.probeEveryMs
     })
+  }
+
+  /**
+   * A tail stream is open on the ledger, still open, and its next update starts at `next`: a follower that is behind gets on faster
+   * taking the updates it pushes (poll) than reading the range itself (read), which the stream would then
+   * have sent for nothing.
+   */
+  streaming(next: bigint): boolean {
+    return !this.closed && this.feed !== undefined && !this.feed.stream.failed && this.feed.at === next
   }
 
   /**
