@@ -394,9 +394,9 @@ export class LedgerReader {
   }
 
   /**
-   * A tail stream is open on the ledger, still open, and its next update starts at `next`: a follower that is behind gets on faster
-   * taking the updates it pushes (poll) than reading the range itself (read), which the stream would then
-   * have sent for nothing.
+   * The ledger is still open, a tail stream too, and its next update starts at `next`: a follower that is
+   * behind gets on faster taking the updates it pushes (poll) than reading the range itself (read), which
+   * the stream would then have sent for nothing.
    */
   streaming(next: bigint): boolean {
     return !this.closed && this.feed !== undefined && !this.feed.stream.failed && this.feed.at === next
