@@ -69,6 +69,8 @@ const LAG_PROBE_MS = 100
  * its disk is behind; with Qa < Qw the writer goes on without it): the follower moves to the other one.
  */
 const LAG_MS = 200
+/** A LAC probe that takes longer than this is given up on. */
+const PROBE_TIMEOUT_MS = 1000
 
 export class LedgerReader {
   readonly ledgerId: bigint
@@ -382,7 +384,9 @@ export class LedgerReader {
     const at = performance.now()
     const bookie = this.meta.value.ensembles.at(-1)!.bookies[index]!
     const known = this.lac
-    this.pool.client(bookie).then(c => c.readLac(this.ledgerId, -1n, 0)).then(r => {
+    // A bookie that does not answer within a second (stopped, overloaded) is not waited for: the next probe
+    // goes to the next one.
+    this.pool.client(bookie).then(c => c.readLac(this.ledgerId, -1n, 0, {timeoutMs: PROBE_TIMEOUT_MS})).then(r => {
       if (this.feed !== feed) return
       // Keep the oldest report the feed has not caught up with: that is the one that measures its lag.
       if (feed.probe === undefined || feed.probe.lac <= this.lac) feed.probe = {lac: r.lac, at, index}

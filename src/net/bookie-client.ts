@@ -60,8 +60,11 @@ export interface BookieClient {
    * streams (undici): use readTail. Does NOT verify digests (the caller does).
    */
   tailStream(ledgerId: bigint, from: bigint, opts: {waitMs: number; maxBytes?: number}): TailStream | undefined
-  /** Long poll: as soon as the bookie's LAC exceeds `after`, or after waitMs with the current values. */
-  readLac(ledgerId: bigint, after: bigint, waitMs: number): Promise<{lac: bigint; lastEntryId: bigint}>
+  /**
+   * Long poll: as soon as the bookie's LAC exceeds `after`, or after waitMs with the current values. Gives up
+   * (TIMEOUT) after opts.timeoutMs, by default the client's timeout plus waitMs.
+   */
+  readLac(ledgerId: bigint, after: bigint, waitMs: number, opts?: {timeoutMs?: number}): Promise<{lac: bigint; lastEntryId: bigint}>
   /** Explicit LAC (an idle writer's; adds carry it otherwise): raises the bookie's LAC, wakes its long polls. Returns the bookie's LAC. */
   writeLac(ledgerId: bigint, lac: bigint): Promise<bigint>
   fence(ledgerId: bigint): Promise<{lac: bigint; lastEntryId: bigint}>
@@ -195,10 +198,11 @@ class HttpBookieClient implements BookieClient {
     return next
   }
 
-  async readLac(ledgerIdIn: bigint, after: bigint, waitMs: number): Promise<{lac: bigint; lastEntryId: bigint}> {
+  async readLac(ledgerIdIn: bigint, after: bigint, waitMs: number, opts: {timeoutMs?: number} = {}): Promise<{lac: bigint; lastEntryId: bigint}> {
     const ledgerId = ids.ledgerId(ledgerIdIn)
     checkOption('waitMs', waitMs, 0)
-    const res = await this.call('GET', `/v1/ledgers/${ledgerId}/lac?after=${ids.lac(after)}&waitMs=${waitMs}`, undefined, this.timeoutMs + waitMs)
+    checkOption('timeoutMs', opts.timeoutMs, 1)
+    const res = await this.call('GET', `/v1/ledgers/${ledgerId}/lac?after=${ids.lac(after)}&waitMs=${waitMs}`, undefined, opts.timeoutMs ?? this.timeoutMs + waitMs)
     return this.positions(res)
   }
 

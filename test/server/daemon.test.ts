@@ -129,6 +129,8 @@ t.test('SIGSTOP: TIMEOUT within timeoutMs, not a hang; after SIGCONT the same cl
     b.pause()
     await t.rejects(c.addEntries([frame(21n, 0n)]), {code: ErrorCode.TIMEOUT, retriable: true}, `${transport}: add to a stopped bookie`)
     await t.rejects(c.readLac(20n, 5n, 100), {code: ErrorCode.TIMEOUT}, `${transport}: long poll on a stopped bookie`)
+    // A follower's LAC probe: its own timeout, far shorter than the wait it asks for (which would be 61 s here).
+    await t.rejects(c.readLac(20n, 5n, 60_000, {timeoutMs: 300}), {code: ErrorCode.TIMEOUT}, `${transport}: a probe with its own timeout`)
     b.resume()
     t.ok((await c.addEntries([frame(21n, 0n)]))[0]?.ok, `${transport}: works again after SIGCONT`)
   }
