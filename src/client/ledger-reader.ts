@@ -354,7 +354,8 @@ export class LedgerReader {
     for (;;) {
       const now = performance.now()
       const p = feed.probe
-      if (p !== undefined && p.lac > this.lac && now - p.at >= LAG_MS) return 'lagging'
+      // The stream's bookie, not this reader, is judged: updates it sent and the caller has not taken yet count.
+      if (p !== undefined && p.lac > feed.stream.lac && now - p.at >= LAG_MS) return 'lagging'
       if (size > 1 && !feed.probing && now >= feed.nextProbeAt) this.probe(feed, size)
       // Wake up for the next probe, or to look at the answer of the one on its way.
       const wake = Math.min(deadline, feed.probing ? now + LAG_PROBE_MS : feed.nextProbeAt)
@@ -383,13 +384,13 @@ export class LedgerReader {
     const index = (this.tailBookie + 1 + (feed.probes++ % (size - 1))) % size
     const at = performance.now()
     const bookie = this.meta.value.ensembles.at(-1)!.bookies[index]!
-    const known = this.lac
+    const known = feed.stream.lac
     // A bookie that does not answer within a second (stopped, overloaded) is not waited for: the next probe
     // goes to the next one.
     this.pool.client(bookie).then(c => c.readLac(this.ledgerId, -1n, 0, {timeoutMs: PROBE_TIMEOUT_MS})).then(r => {
       if (this.feed !== feed) return
       // Keep the oldest report the feed has not caught up with: that is the one that measures its lag.
-      if (feed.probe === undefined || feed.probe.lac <= this.lac) feed.probe = {lac: r.lac, at, index}
+      if (feed.probe === undefined || feed.probe.lac <= feed.stream.lac) feed.probe = {lac: r.lac, at, index}
       feed.probeEveryMs = r.lac > known ? LAG_PROBE_MS : Math.min(1000, feed.probeEveryMs * 2)
     }, () => undefined).finally(() => {
       feed.probing = false

@@ -311,9 +311,14 @@ export class LedgerWriter {
     }
     const lac = this.lac
     this.lacCarried = lac
-    for (const b of this.meta.value.ensembles.at(-1)!.bookies) {
+    const bookies = this.meta.value.ensembles.at(-1)!.bookies
+    for (let pos = 0; pos < bookies.length; pos++) {
+      // Not to a bookie whose entries are still waiting here to be sent (it is behind, e.g. the slowest of
+      // the write quorum): the LAC would reach it ahead of them, and a follower reading from it would find
+      // entries up to the LAC missing. It learns the LAC from those entries instead.
+      if ((this.outbox.get(pos)?.length ?? 0) > 0) continue
       // A hint for readers: a bookie that misses it learns the LAC from the next entry it gets.
-      this.pool.client(b).then(c => c.writeLac(this.ledgerId, lac)).catch(() => undefined)
+      this.pool.client(bookies[pos]!).then(c => c.writeLac(this.ledgerId, lac)).catch(() => undefined)
     }
   }
 

@@ -77,6 +77,8 @@ export class TailStream {
   private readonly errorChunks: Buffer[] = []
   /** The entry id the next message must start at. */
   private expected: bigint
+  /** The highest LAC the bookie sent (updates still queued included). */
+  private heardLac = -1n
 
   constructor(private readonly address: string, private readonly o: TailStreamOptions) {
     this.expected = o.from
@@ -98,6 +100,11 @@ export class TailStream {
   /** Where the next update starts: `from` plus every entry delivered or queued so far. */
   get position(): bigint {
     return this.expected
+  }
+
+  /** The highest LAC the bookie has sent so far, taken or not: how far this bookie is known to be. */
+  get lac(): bigint {
+    return this.heardLac
   }
 
   get failed(): boolean {
@@ -131,7 +138,11 @@ export class TailStream {
 
   private took(u: TailUpdate): void {
     for (const e of u.entries) this.queuedBytes -= e.payload.length
-    if (this.queuedBytes < PAUSE_BYTES / 2 && this.stream.isPaused()) this.stream.resume()
+    if (this.queuedBytes < PAUSE_BYTES / 2 && this.stream.isPaused()) {
+      // The silence while we did not read was ours: the watchdog counts from here.
+      this.lastHeard = performance.now()
+      this.stream.resume()
+    }
   }
 
   private onData(chunk: Buffer): void {
@@ -167,6 +178,7 @@ export class TailStream {
         next = x.entryId + 1n
       }
       this.expected = next
+      if (lac > this.heardLac) this.heardLac = lac
       update = {entries, lac}
     } catch (err) {
       this.fail(this.malformed((err as Error).message))

@@ -70,6 +70,22 @@ t.test('a stream from further back catches up in pieces of at most maxBytes, the
   t.ok(largest <= 20, `messages hold at most 20 KB of payload (largest: ${largest} entries of 1000 B)`)
 })
 
+t.test('a follower that stops reading for longer than the silence timeout, then reads on, gets everything', async t => {
+  const b = await localBookie(t)
+  const c = connectBookie(b.address)
+  t.teardown(() => c.close())
+  // 12 MiB: more than the client queues (8 MiB) before it stops reading, so the stream is paused.
+  const n = 12 * 1024
+  for (let i = 0; i < n; i += 512) await c.addEntries(Array.from({length: 512}, (_, k) => entry(11n, BigInt(i + k), {size: 1024, lac: BigInt(i + k)})))
+  const s = c.tailStream(11n, 0n, {waitMs: 100})!
+  t.teardown(() => s.close())
+  // Silence allowed: waitMs + 2 s. Nobody reads for longer than that.
+  await new Promise(resolve => setTimeout(resolve, 3500))
+  let got = 0
+  while (got < n) got += (await nextEntries(s)).entries.length
+  t.equal(got, n, 'every entry, no TIMEOUT: the time the client did not read is not the bookie\'s silence')
+})
+
 t.test('bad parameters are refused before the stream starts (BAD_INPUT, OUT_OF_RANGE); the server keeps serving', async t => {
   const b = await localBookie(t)
   const session = rawSession(t, b.address)
