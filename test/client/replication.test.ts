@@ -6,6 +6,7 @@ import http2 from 'node:http2'
 import t from 'tap'
 import {LogctlClient} from '../../src/client/client.js'
 import {ErrorCode} from '../../src/errors.js'
+import {connectBookie} from '../../src/net/bookie-client.js'
 import {Cluster} from '../helpers/cluster.js'
 import {payloadFor} from '../helpers/entries.js'
 import {checkLedger, WriterChild} from './helpers.js'
@@ -181,6 +182,33 @@ t.test('a follower that falls behind catches up through its tail stream, without
   await w.close()
   await followed
   t.same(ids, Array.from({length: ids.length}, (_, i) => BigInt(i)), 'once each, in order')
+})
+
+t.test('an idle writer sends no explicit LAC to a bookie that has not been sent its entries yet', async t => {
+  const cluster = await Cluster.start(t, {bookies: 3})
+  // The writer never gives up on the stopped bookie (Qa=2: it goes on with the other two).
+  const writerClient = await LogctlClient.connect({metadata: cluster.metadataUrl, bookieTimeoutMs: 60_000})
+  t.teardown(() => writerClient.close())
+  const w = await writerClient.createLedger({ensembleSize: 3, writeQuorum: 3, ackQuorum: 2})
+  const behind = byId(cluster, w.metadata.ensembles[0]!.bookies[2]!)
+  for (let i = 0n; i < 10n; i++) await w.append(payloadFor(w.ledgerId, i))
+  await new Promise(resolve => setTimeout(resolve, 200)) // the writer goes idle: its explicit LAC goes out now
+  const before = await answered(behind.address, 'lac-write')
+  behind.pause()
+  try {
+    // More than its two requests in flight hold: the rest waits in the writer for the stopped bookie.
+    await Promise.all(Array.from({length: 2000}, (_, i) => w.append(payloadFor(w.ledgerId, 10n + BigInt(i)))))
+    await new Promise(resolve => setTimeout(resolve, 300)) // idle again: explicit LACs go to the others only
+  } finally {
+    behind.resume()
+  }
+  const c = connectBookie(behind.address)
+  t.teardown(() => c.close())
+  const end = Date.now() + 30_000
+  while ((await c.readLac(w.ledgerId, -1n, 0)).lastEntryId < 2009n && Date.now() < end) await new Promise(resolve => setTimeout(resolve, 20))
+  t.equal((await c.readLac(w.ledgerId, -1n, 0)).lastEntryId, 2009n, 'the bookie caught up once resumed')
+  t.equal(await answered(behind.address, 'lac-write') - before, 0, 'no explicit LAC reached it ahead of its entries')
+  await w.close()
 })
 
 t.test('SIGKILL the writer: recovery closes the ledger with every acknowledged entry; racing recoverers agree', async t => {
