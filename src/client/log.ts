@@ -282,7 +282,8 @@ export async function* readLog(client: LedgerOps, store: LogStore, name: string,
       for (;;) {
         const last = reader.lastConfirmed
         const out: LogEntry[] = []
-        if (entry <= last && !(o.follow && reader.streaming(entry))) {
+        // Range reads, unless a follow's tail stream (only poll() opens one) will bring these entries anyway.
+        if (entry <= last && !reader.streaming(entry)) {
           let end = last
           if (o.to !== undefined && seg.firstOffset + end > o.to) end = o.to - seg.firstOffset
           const room = BigInt(Math.min(left, 1024))

@@ -619,8 +619,8 @@ export class StorageEngine {
     const ledgerId = ids.ledgerId(ledgerIdIn)
     const entryId = ids.entryId(entryIdIn)
     const n = Number(entryId)
-    const rec = this.committedInFlight(ledgerId, this.ledgerOrThrow(ledgerId).lac, n, n)?.get(n)
-    if (rec) return fromRecord(rec)
+    const f = n <= this.ledgerOrThrow(ledgerId).lac ? inFlight(this.pending.get(ledgerId) ?? [], n) : undefined
+    if (f !== undefined && f.rec.error === undefined) return fromRecord(f.rec)
     const settling = this.settled(ledgerId, n, n)
     if (settling) await settling
     return this.readHeld(ledgerId, entryId)

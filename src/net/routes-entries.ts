@@ -184,10 +184,16 @@ async function readTail(ctx: ServerContext, req: RouteRequest): Promise<Reply> {
   const waitMs = param(req.query, 'waitMs', intIn('waitMs', 0, ctx.limits.maxWaitMs), 0)
   const maxBytes = param(req.query, 'maxBytes', intIn('maxBytes', 1, ctx.limits.maxReadBytes), ctx.limits.maxReadBytes)
   await waitForLac(ctx, req, ledgerId, from - 1n, waitMs)
+  const {lac, entries} = await tailUpdate(ctx, ledgerId, from, maxBytes)
+  return framesReply(encodeEntries(entries), {[LAC_HEADER]: String(lac)})
+}
+
+/** What a follower at `from` gets now: this bookie's LAC and the entries it holds in [from, LAC], up to maxBytes. */
+async function tailUpdate(ctx: ServerContext, ledgerId: bigint, from: bigint, maxBytes: number): Promise<{lac: bigint; entries: StoredEntry[]}> {
   const lac = positions(ctx, ledgerId).lac
   const entries = lac >= from ? await ctx.engine.readRange(ledgerId, from, lac, {maxBytes, maxEntries: ctx.limits.maxReadEntries}) : []
   countRead(ctx, entries)
-  return framesReply(encodeEntries(entries), {[LAC_HEADER]: String(lac)})
+  return {lac, entries}
 }
 
 /**
@@ -218,9 +224,7 @@ async function tailStream(ctx: ServerContext, req: RouteRequest): Promise<undefi
       const t0 = performance.now()
       await ctx.engine.waitForLac(ledgerId, next - 1n, waitMs, gone.signal)
       if (gone.signal.aborted) break
-      const lac = positions(ctx, ledgerId).lac
-      const entries = lac >= next ? await ctx.engine.readRange(ledgerId, next, lac, {maxBytes, maxEntries: ctx.limits.maxReadEntries}) : []
-      countRead(ctx, entries)
+      const {lac, entries} = await tailUpdate(ctx, ledgerId, next, maxBytes)
       const gap = lac >= next && entries[0]?.entryId !== next
       if (entries.length > 0) next = entries.at(-1)!.entryId + 1n
       if (gone.signal.aborted || stream.destroyed) break
