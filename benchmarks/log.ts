@@ -6,7 +6,8 @@
  *        [--seconds S] [--max-entries N] [--segment-bytes B]
  *        [--tail-seconds S] [--tail-warmup S] [--rate N,... | --rate-fraction F,...] [--follower child|inproc]
  *        [--follower-node-args="..."]   (Node flags of the follower process; default APP_NODE_FLAGS, "" for none)
- *        [--timeline FILE]              (diagnostics: per 100 ms of each tail run, the worst ack -> received and write latency)
+ *        [--writer-prof DIR]            (diagnostics: a V8 CPU profile of this process during each tail run's measured part)
+ *        [--timeline FILE]              (diagnostics: per 100 ms of each tail run, warm-up included, the worst ack -> received and write latency)
  *        [--wait-quiet S] [--retry-noisy N] [--bookie-node-args="--cpu-prof ..."]
  *        [--bookie-engine '{"verifyOffloadBytes":1073741824}'] [--bookie-log DIR] [--writer maxRequestsPerBookie=1,explicitLacMs=0]   (diagnostics)
  *
@@ -30,14 +31,16 @@
  */
 import {fork, type ChildProcess} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {appendFileSync, rmSync} from 'node:fs'
+import {appendFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {performance} from 'node:perf_hooks'
+import {Session} from 'node:inspector/promises'
 import {fileURLToPath} from 'node:url'
 import {parseArgs} from 'node:util'
 import {LogctlClient} from '../src/client/client.js'
 import type {WriterOptions} from '../src/client/ledger-writer.js'
-import {BOOKIE_FLAGS, Bookies, bookieFlagNotes, bookieFlagOptions, requestDelta, splitNodeArgs} from './lib/bookies.js'
+import {BOOKIE_FLAGS, Bookies, bookieFlagNotes, bookieFlagOptions, journalDelta, requestDelta, splitNodeArgs} from './lib/bookies.js'
+import type {JournalStats} from '../src/engine/journal.js'
 import {CELL_FLAGS, CpuMeter, fmt1, fmt2, fmtInt, fmtPct, fmtUs, histogram, log, loadLine, machineInfo, machineLine, median, pcts, pickDir, recordUs, reporter, retryNoisy, settle, table, toJson, verdict, type CpuShares, type Pcts} from './lib/machine.js'
 import {ledgerCell, logCell, warmUp, type AppendCellResult, type Quorum} from './lib/replicated.js'
 import {APP_NODE_FLAGS} from '../src/server/node-flags.js'
@@ -55,6 +58,7 @@ const {values: flags} = parseArgs({
     follower: {type: 'string'},
     'follower-node-args': {type: 'string'},
     timeline: {type: 'string'},
+    'writer-prof': {type: 'string'},
     ...BOOKIE_FLAGS,
     writer: {type: 'string'},
     // internal: the follower process
@@ -125,47 +129,99 @@ async function follow(client: LogctlClient, name: string, total: number, ready: 
   return recv
 }
 
+/**
+ * The follower process: one for the whole benchmark (a follower is a long-lived consumer; a process started
+ * cold for each run spent its first second compiling and catching up, on the same two cores as the writer
+ * and bookies). It connects once, then follows each log it is sent ({type: 'follow'}) and answers
+ * 'ready' (log opened) and 'done' (receive times) for each.
+ */
 async function followerChild(): Promise<void> {
   const client = await LogctlClient.connect({metadata: flags.metadata!, bookieTimeoutMs: CFG.bookieTimeoutMs})
-  const recv = await follow(client, flags.log!, Number(flags.total), () => process.send!({type: 'ready'}))
-  const cpu = process.cpuUsage()
-  await new Promise<void>(resolve => process.send!({type: 'done', recv: Buffer.from(recv.buffer).toString('base64'), cpuSeconds: (cpu.user + cpu.system) / 1e6}, () => resolve()))
-  await client.close()
-  process.exit(0)
-}
-
-interface Follower { pid: number | undefined; result: Promise<BigInt64Array>; kill: () => void }
-
-async function startFollower(client: LogctlClient, metadata: string, name: string, total: number): Promise<Follower> {
-  if (CFG.follower === 'inproc') {
-    let readyFn: () => void = () => undefined
-    const ready = new Promise<void>(resolve => { readyFn = resolve })
-    const result = follow(client, name, total, readyFn)
-    await ready
-    return {pid: undefined, result, kill: () => undefined}
-  }
-  const script = fileURLToPath(import.meta.url)
-  const child: ChildProcess = fork(script, ['--follower-child', '--metadata', metadata, '--log', name, '--total', String(total)], {stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...CFG.followerNodeArgs]})
-  const onExit = (): void => { child.kill('SIGKILL') }
-  process.once('exit', onExit)
-  let readyFn: () => void = () => undefined
-  const ready = new Promise<void>(resolve => { readyFn = resolve })
-  const result = new Promise<BigInt64Array>((resolve, reject) => {
-    child.on('message', (m: {type: string; recv?: string}) => {
-      if (m.type === 'ready') readyFn()
-      if (m.type === 'done') {
-        const b = Buffer.from(m.recv!, 'base64')
-        resolve(new BigInt64Array(b.buffer, b.byteOffset, b.length / 8))
-      }
-    })
-    child.once('exit', (code, signal) => {
-      process.removeListener('exit', onExit)
-      reject(new Error(`follower exited (${code ?? signal}) before it finished`))
+  let chain = Promise.resolve()
+  process.on('message', (m: {type: string; log?: string; total?: number}) => {
+    if (m.type === 'exit') {
+      chain = chain.then(() => client.close()).finally(() => process.exit(0))
+      return
+    }
+    if (m.type !== 'follow') return
+    chain = chain.then(async () => {
+      const recv = await follow(client, m.log!, m.total!, () => process.send!({type: 'ready'}))
+      await new Promise<void>(resolve => process.send!({type: 'done', recv: Buffer.from(recv.buffer).toString('base64')}, () => resolve()))
+    }).catch(err => {
+      console.error(err)
+      process.exit(1)
     })
   })
-  result.catch(() => undefined)
-  await Promise.race([ready, result])
-  return {pid: child.pid, result, kill: () => child.kill('SIGKILL')}
+  process.send!({type: 'connected'})
+}
+
+interface Follower {
+  pid: number | undefined
+  /** Open `name` and follow it from offset 0; resolves once the log is open, with the receive times to come. */
+  follow: (name: string, total: number) => Promise<{result: Promise<BigInt64Array>}>
+  close: () => void
+}
+
+async function startFollower(client: LogctlClient, metadata: string): Promise<Follower> {
+  if (CFG.follower === 'inproc') {
+    return {
+      pid: undefined,
+      close: () => undefined,
+      follow: async (name, total) => {
+        let readyFn: () => void = () => undefined
+        const ready = new Promise<void>(resolve => { readyFn = resolve })
+        const result = follow(client, name, total, readyFn)
+        await Promise.race([ready, result])
+        return {result}
+      },
+    }
+  }
+  const script = fileURLToPath(import.meta.url)
+  const child: ChildProcess = fork(script, ['--follower-child', '--metadata', metadata], {stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...CFG.followerNodeArgs]})
+  const onExit = (): void => { child.kill('SIGKILL') }
+  process.once('exit', onExit)
+  let failed: Error | undefined
+  const waiters = new Set<(m: {type: string; recv?: string} | Error) => void>()
+  child.on('message', (m: {type: string; recv?: string}) => { for (const w of [...waiters]) w(m) })
+  child.once('exit', (code, signal) => {
+    process.removeListener('exit', onExit)
+    failed = new Error(`the follower process exited (${code ?? signal})`)
+    for (const w of [...waiters]) w(failed)
+  })
+  /** The next message of `type` from the child (rejects if it exits first). */
+  const next = (type: string): Promise<{type: string; recv?: string}> => new Promise((resolve, reject) => {
+    if (failed) return reject(failed)
+    const w = (m: {type: string; recv?: string} | Error): void => {
+      if (m instanceof Error) {
+        waiters.delete(w)
+        reject(m)
+      } else if (m.type === type) {
+        waiters.delete(w)
+        resolve(m)
+      }
+    }
+    waiters.add(w)
+  })
+  await next('connected')
+  return {
+    pid: child.pid,
+    close: () => {
+      if (child.connected) child.send({type: 'exit'})
+      setTimeout(() => child.kill('SIGKILL'), 5000).unref()
+    },
+    follow: async (name, total) => {
+      const ready = next('ready')
+      const done = next('done')
+      done.catch(() => undefined)
+      child.send({type: 'follow', log: name, total})
+      await ready
+      const result = done.then(m => {
+        const b = Buffer.from(m.recv!, 'base64')
+        return new BigInt64Array(b.buffer, b.byteOffset, b.length / 8)
+      })
+      return {result}
+    },
+  }
 }
 
 // ---- the tail-latency run ----------------------------------------------------------------------------
@@ -193,6 +249,8 @@ interface TailResult {
   bookiesPct: number
   /** Requests per second the bookies answered during the measured part, by route, summed over bookies. */
   requestsPerSec: Record<string, number>
+  /** The bookies' journal group commits during the measured part (summed over bookies). */
+  journal: {batchesPerSec: number; recordsPerBatch: number; syncUsAvg: number}
   segments: number
   attempts?: number
   discarded?: unknown[]
@@ -200,13 +258,13 @@ interface TailResult {
 
 let tailSeq = 0
 
-async function tailRun(client: LogctlClient, bookies: Bookies, rate: number): Promise<TailResult> {
+async function tailRun(client: LogctlClient, bookies: Bookies, follower: Follower, rate: number, seconds = CFG.tailSeconds, warmupSeconds = CFG.tailWarmupSeconds): Promise<TailResult> {
   const name = `tail-${process.pid}-${++tailSeq}`
   await client.createLog(name, {...CFG.quorum, segmentBytes: CFG.segmentBytes})
   const lg = await client.openLog(name)
-  const warmupN = Math.round(rate * CFG.tailWarmupSeconds)
-  const total = warmupN + Math.round(rate * CFG.tailSeconds)
-  const follower = await startFollower(client, bookies.metadataUrl, name, total)
+  const warmupN = Math.round(rate * warmupSeconds)
+  const total = warmupN + Math.round(rate * seconds)
+  const following = await follower.follow(name, total)
   const template = randomBytes(CFG.size)
   const ack = new BigInt64Array(total)
   const issued = new BigInt64Array(total)
@@ -219,6 +277,8 @@ async function tailRun(client: LogctlClient, bookies: Bookies, rate: number): Pr
   const fMeter = new CpuMeter(() => (follower.pid ? [follower.pid] : []))
   const bMeter = new CpuMeter(() => bookies.pids())
   let q0: Promise<Record<string, number>> | undefined
+  let j0: Promise<JournalStats[]> | undefined
+  let prof: Promise<Session> | undefined
   const t0 = process.hrtime.bigint() + 5_000_000n
   const due = (i: number): bigint => t0 + BigInt(Math.round(i * intervalNs))
   let next = 0
@@ -230,6 +290,8 @@ async function tailRun(client: LogctlClient, bookies: Bookies, rate: number): Pr
           const i = next++
           if (i === warmupN) {
             q0 = bookies.requestCounts()
+            if (flags['writer-prof'] !== undefined) prof = startProfile()
+            j0 = bookies.journals()
             meter.start()
             fMeter.start()
             bMeter.start()
@@ -246,11 +308,13 @@ async function tailRun(client: LogctlClient, bookies: Bookies, rate: number): Pr
       setTimeout(tick, 1)
     })
     await done
-    const recv = await Promise.race([follower.result, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the follower did not receive every entry within 60 s')), 60_000).unref())])
+    if (prof !== undefined) await stopProfile(await prof, join(flags['writer-prof']!, `writer-${rate}-${tailSeq}.cpuprofile`))
+    const recv = await Promise.race([following.result, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the follower did not receive every entry within 60 s')), 60_000).unref())])
     const cpu = meter.stop()
     const followerPct = fMeter.stop().childPct
     const bookiesPct = bMeter.stop().childPct
     const qd = requestDelta(await q0!, await bookies.requestCounts())
+    const jd = journalDelta(await j0!, await bookies.journals())
     const e2e = histogram()
     const vis = histogram()
     const write = histogram()
@@ -277,11 +341,26 @@ async function tailRun(client: LogctlClient, bookies: Bookies, rate: number): Pr
       rate, follower: CFG.follower, seconds, warmupEntries: warmupN, measuredEntries: total - warmupN,
       achievedRate: (total - warmupN) / (Number(issued[total - 1]! - issued[warmupN]!) / 1e9), missing, errors,
       endToEnd: pcts(e2e), ackToReceived: pcts(vis), write: pcts(write), issueLag: pcts(lag), cpu, followerPct, bookiesPct, requestsPerSec, segments,
+      journal: {batchesPerSec: jd.batches / span, recordsPerBatch: jd.recordsPerBatch, syncUsAvg: jd.syncUsAvg},
     }
   } finally {
-    follower.kill()
     await lg.close().catch(() => undefined)
   }
+}
+
+/** --writer-prof: V8's sampling profiler on this process (node:inspector), from the warm-up's end to the last ack. */
+async function startProfile(): Promise<Session> {
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  return session
+}
+
+async function stopProfile(session: Session, file: string): Promise<void> {
+  const {profile} = await session.post('Profiler.stop')
+  writeFileSync(file, JSON.stringify(profile))
+  session.disconnect()
 }
 
 /**
@@ -290,13 +369,14 @@ async function tailRun(client: LogctlClient, bookies: Bookies, rate: number): Pr
  * long stalls from latency spread evenly.
  */
 function writeTimeline(file: string, rate: number, from: number, total: number, due: (i: number) => bigint, ack: BigInt64Array, recv: BigInt64Array): void {
-  const lines = [`# rate ${rate}/s: window (ms after the warm-up), entries, worst ack->recv ms, worst write ms`]
-  let k = -1
+  const wall = Date.now() - Number(process.hrtime.bigint() - due(from)) / 1e6
+  const lines = [`# rate ${rate}/s: window (ms after the warm-up, which ended at ${new Date(wall).toISOString()}; negative: in the warm-up), entries, worst ack->recv ms, worst write ms`]
+  let k: number | undefined
   let n = 0
   let vis = 0
   let w = 0
-  const flush = (): void => { if (k >= 0) lines.push(`${k * 100} ${n} ${vis.toFixed(2)} ${w.toFixed(2)}`) }
-  for (let i = from; i < total; i++) {
+  const flush = (): void => { if (k !== undefined) lines.push(`${k * 100} ${n} ${vis.toFixed(2)} ${w.toFixed(2)}`) }
+  for (let i = 0; i < total; i++) {
     const at = Math.floor(Number(due(i) - due(from)) / 1e8)
     if (at !== k) {
       flush()
@@ -326,6 +406,7 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {}
   let bookies: Bookies | undefined
   let client: LogctlClient | undefined
+  let closeFollower: () => void = () => undefined
   try {
     const machine = machineInfo(mount)
     results.machine = {...machine, dataDir: root}
@@ -339,7 +420,7 @@ async function main(): Promise<void> {
     if (Object.keys(CFG.writer).length) say(`NOTE: diagnostic run with LedgerWriter options ${JSON.stringify(CFG.writer)} (not the defaults)`)
     for (const note of bookieFlagNotes(CFG.bookieOpts)) say(note)
     say(`${CFG.bookies} bookie daemon(s), ${qs}; 1 KiB payloads; throughput cells: closed loop at ${CFG.inFlight} in flight, ${CFG.cellSeconds} s or ${fmtInt(CFG.maxEntries)} entries after a ${CFG.warmupSeconds} s warm-up, ${CFG.rounds} ABBA round(s); segment bytes ${fmtInt(CFG.segmentBytes)}`)
-    if (CFG.follower === 'child') say(`follower process: node ${[...process.execArgv, ...CFG.followerNodeArgs].join(' ') || '(no flags)'} (--follower-node-args; the default is what the README advises applications)`)
+    if (CFG.follower === 'child') say(`follower process: node ${[...process.execArgv, ...CFG.followerNodeArgs].join(' ') || '(no flags)'} (--follower-node-args; the default is what the README advises applications); one process for every tail run, warmed up by an unmeasured run at half the highest rate`)
 
     log(`starting ${CFG.bookies} bookie(s) ...`)
     bookies = await Bookies.start({dir: join(root, 'cluster'), count: CFG.bookies, ...CFG.bookieOpts})
@@ -380,11 +461,20 @@ async function main(): Promise<void> {
       ? CFG.rates.map(rate => ({rate, fraction: undefined}))
       : CFG.rateFractions.map(f => ({rate: Math.max(100, Math.round(logMax * f)), fraction: f}))
     const tails: Array<TailResult & {fraction: number | undefined}> = []
+    log(`starting the follower${CFG.follower === 'child' ? ' process' : ''} ...`)
+    const follower = await startFollower(c, b.metadataUrl)
+    closeFollower = follower.close
+    // One follower for every run, warmed up first by an unmeasured run: the steady state of a long-lived
+    // consumer is what the target is about, not a process's first second of compiling.
+    const warmRate = Math.max(100, Math.round(Math.max(...plan.map(x => x.rate)) / 2))
+    log(`follower warm-up: an unmeasured tail run at ${fmtInt(warmRate)} entries/s ...`)
+    await tailRun(c, b, follower, warmRate, QUICK ? 0.5 : 2, 0.5)
+    results.followerWarmUp = {rate: warmRate, seconds: QUICK ? 1 : 2.5}
     for (const {rate, fraction} of plan) {
       log(`tail latency at ${fmtInt(rate)} entries/s (${CFG.follower} follower) ...`)
       const t = await retryNoisy(CFG.retryNoisy, CFG.noisyPct, async () => {
         await step()
-        return tailRun(c, b, rate)
+        return tailRun(c, b, follower, rate)
       }, r => ({p99: r.endToEnd.p99, restPct: r.cpu.restPct}))
       tails.push({...t, fraction})
     }
@@ -408,7 +498,7 @@ async function main(): Promise<void> {
       fmtUs(t.ackToReceived.p50), fmtUs(t.ackToReceived.p99), fmtUs(t.write.p50), fmtUs(t.write.p99), fmtUs(t.issueLag.p99),
       fmtPct(t.cpu.selfPct), fmtPct(t.bookiesPct), CFG.follower === 'child' ? fmtPct(t.followerPct) : '(in writer)', fmtPct(t.cpu.restPct), String(t.missing + t.errors), String(t.attempts ?? 1)]))
     say(`(writer = this process, bookies = the daemons, follower = the follower process; % of one core, of 200%. missing = entries the follower never got + append errors)`)
-    for (const t of tails) say(`requests/s answered by the bookies at ${fmtInt(t.rate)}/s (all bookies): ${Object.entries(t.requestsPerSec).map(([k, v]) => `${k} ${fmtInt(v)}`).join(', ')}`)
+    for (const t of tails) say(`requests/s answered by the bookies at ${fmtInt(t.rate)}/s (all bookies): ${Object.entries(t.requestsPerSec).map(([k, v]) => `${k} ${fmtInt(v)}`).join(', ')}; journal group commits ${fmtInt(t.journal.batchesPerSec)}/s of ${fmt1(t.journal.recordsPerBatch)} records, fdatasync avg ${fmtUs(t.journal.syncUsAvg)}`)
     const half = tails.find(t => t.fraction === 0.5) ?? (CFG.rates ? undefined : tails.at(-1))
     if (half) {
       say(`at ${fmtInt(half.rate)} entries/s (half of the log's ${fmtInt(logMax)}/s): acknowledged -> received p99 ${fmtUs(half.ackToReceived.p99)}  (target < 10 ms)  ${verdict(half.ackToReceived.p99 < 10_000 && half.missing + half.errors === 0)}; end to end (intended send -> received, the writer's own latency included) p99 ${fmtUs(half.endToEnd.p99)}`)
@@ -421,6 +511,7 @@ async function main(): Promise<void> {
     say(`total ${total.toFixed(0)} s${CFG.waitQuiet > 0 ? ` (of which ${(waitedMs / 1000).toFixed(0)} s waiting for quiet)` : ''}; client process peak RSS ${fmtInt(process.resourceUsage().maxRSS / 1024)} MiB; load avg at end ${loadLine()}`)
     if (flags.json) process.stdout.write(toJson(results) + '\n')
   } finally {
+    closeFollower()
     await client?.close().catch(() => undefined)
     await bookies?.stop().catch(() => undefined)
     cleanup()

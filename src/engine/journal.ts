@@ -71,6 +71,8 @@ export interface JournalOptions {
   maxWaitMicros: number
   /** Wait of an idle flush under concurrent load (see above); 0 = never. */
   adaptiveWaitMicros: number
+  /** Write batches with O_DIRECT where the file system allows it (journal-worker.ts explains). */
+  directIo: boolean
 }
 
 export interface JournalStats {
@@ -86,6 +88,8 @@ export interface JournalStats {
   syncMicrosTotal: number
   preallocMicrosTotal: number
   queueDepth: number
+  /** Batches are written with O_DIRECT (false: through the page cache, by option or because the file system refused it). */
+  directIo: boolean
 }
 
 export interface JournalEvents {
@@ -122,7 +126,7 @@ interface InFlight {
 export class Journal {
   readonly stats: JournalStats = {
     batches: 0, records: 0, bytes: 0, flushIdle: 0, flushSynced: 0, flushFull: 0, flushWaited: 0,
-    lastSyncMicros: 0, syncMicrosTotal: 0, preallocMicrosTotal: 0, queueDepth: 0,
+    lastSyncMicros: 0, syncMicrosTotal: 0, preallocMicrosTotal: 0, queueDepth: 0, directIo: false,
   }
 
   private readonly worker: Worker
@@ -156,13 +160,17 @@ export class Journal {
 
   /** Start the worker on segment `segmentId` (created when `create`), writing next at `position`. */
   static async start(opts: JournalOptions, events: JournalEvents, at: {segmentId: number; position: number; nextSeq: number; create: boolean}): Promise<Journal> {
-    const init: JournalInit = {dir: opts.dir, preallocBytes: opts.preallocBytes}
+    const init: JournalInit = {dir: opts.dir, preallocBytes: opts.preallocBytes, directIo: opts.directIo}
     const worker = new Worker(new URL('./journal-worker.js', import.meta.url), {workerData: init})
+    let directIo = false
     const opened = new Promise<void>((resolve, reject) => {
       const onMsg = (m: FromJournal): void => {
         worker.off('error', reject)
         worker.off('message', onMsg)
-        if (m.type === 'opened') resolve()
+        if (m.type === 'opened') {
+          directIo = m.directIo
+          resolve()
+        }
         else if (m.type === 'open-failed') reject(fromSystemError(Object.assign(new Error(m.message), {code: m.errno}), `opening segment ${at.segmentId}`))
       }
       worker.on('message', onMsg)
@@ -175,7 +183,9 @@ export class Journal {
       await worker.terminate()
       throw err
     }
-    return new Journal(worker, opts, events, at.segmentId, at.create ? SEGMENT_HEADER_BYTES : at.position, at.nextSeq)
+    const journal = new Journal(worker, opts, events, at.segmentId, at.create ? SEGMENT_HEADER_BYTES : at.position, at.nextSeq)
+    journal.stats.directIo = directIo
+    return journal
   }
 
   /** The position the next batch will be written at (everything before it is durable or in flight). */
@@ -308,6 +318,7 @@ export class Journal {
       s.lastSyncMicros = m.syncMicros
       s.syncMicrosTotal += m.syncMicros
       s.preallocMicrosTotal += m.preallocMicros
+      s.directIo = m.directIo
       this.events.onBatch?.({records: batch.records, bytes: batch.bytes, syncMicros: m.syncMicros, writeMicros: m.writeMicros})
     } else {
       const err = fromSystemError(Object.assign(new Error(m.message), {code: m.errno}), `journal write of ${batch.records} records`)

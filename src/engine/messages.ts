@@ -6,6 +6,8 @@ export interface JournalInit {
   dir: string
   /** Zero-fill the active segment this many bytes ahead of the write position (0 = plain appends). */
   preallocBytes: number
+  /** Write batches with O_DIRECT where the file system allows it (journal-worker.ts). */
+  directIo: boolean
 }
 
 export type ToJournal =
@@ -14,8 +16,8 @@ export type ToJournal =
   | {type: 'close'}
 
 export type FromJournal =
-  | {type: 'opened'; segmentId: number; allocated: number}
-  | {type: 'written'; seq: number; buf: ArrayBuffer; writeMicros: number; syncMicros: number; preallocMicros: number}
+  | {type: 'opened'; segmentId: number; allocated: number; directIo: boolean}
+  | {type: 'written'; seq: number; buf: ArrayBuffer; writeMicros: number; syncMicros: number; preallocMicros: number; directIo: boolean}
   | {type: 'failed'; seq: number; buf: ArrayBuffer; errno: string; message: string; segmentId: number}
   | {type: 'open-failed'; segmentId: number; errno: string; message: string}
   | {type: 'closed'}

@@ -45,6 +45,11 @@ export class Bookie {
     if ((msg as {dir?: unknown}).dir === this.engine.dir) this.publish()
   }
 
+  private readonly onCheckpoint = (msg: unknown): void => {
+    const m = msg as {dir?: unknown; bytes?: number; ms?: number}
+    if (m.dir === this.engine.dir) this.logger.info({event: 'checkpoint', bytes: m.bytes, ms: m.ms === undefined ? undefined : Math.round(m.ms)}, 'index checkpoint written')
+  }
+
   private constructor(
     readonly engine: StorageEngine,
     readonly server: BookieServer,
@@ -58,6 +63,7 @@ export class Bookie {
       this.refreshTimer.unref()
       channels.readOnly.subscribe(this.onReadOnly)
     }
+    channels.checkpoint.subscribe(this.onCheckpoint)
   }
 
   get id(): string {
@@ -116,6 +122,7 @@ export class Bookie {
     this.stopping ??= (async () => {
       clearInterval(this.refreshTimer)
       channels.readOnly.unsubscribe(this.onReadOnly)
+      channels.checkpoint.unsubscribe(this.onCheckpoint)
       await this.server.close()
       await this.engine.close()
       try {

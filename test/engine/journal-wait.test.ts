@@ -18,7 +18,7 @@ async function start(t: Test, adaptiveWaitMicros: number): Promise<Journal> {
   const dir = tempDir(t)
   mkdirSync(join(dir, 'segments'), {recursive: true})
   const j = await Journal.start(
-    {dir, preallocBytes: 0, maxSegmentBytes: 64 * 1024 * 1024, maxBatchBytes: 4 * 1024 * 1024, maxWaitMicros: 0, adaptiveWaitMicros},
+    {dir, preallocBytes: 0, maxSegmentBytes: 64 * 1024 * 1024, maxBatchBytes: 4 * 1024 * 1024, maxWaitMicros: 0, adaptiveWaitMicros, directIo: true},
     {}, {segmentId: 0, position: 0, nextSeq: 0, create: true},
   )
   t.teardown(() => j.close())
