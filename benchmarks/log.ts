@@ -23,7 +23,10 @@
  *    throughput measured in step 1, the target's point, and 0.25 and 0.05 of it for the shape of the
  *    curve), sends scheduled by intended time (entry i is due at t0 + i/rate; a 1 ms timer issues every
  *    entry that is due, so a late tick delays entries and that delay counts), and a
- *    follower (log.follow from offset 0) in another process (default) or in this one. Each payload carries
+ *    follower (log.follow from offset 0) in another process (default) or in this one. The follower process
+ *    is one for all tail runs (a consumer is long-lived), started after step 1 and warmed up by an
+ *    unmeasured run at half the highest rate: started cold for each run, its first second of compiling and
+ *    catching up (on the same two cores) could push the writer into a backlog it never left. Each payload carries
  *    its sequence number; times are process.hrtime (CLOCK_MONOTONIC, one clock for every process on the
  *    machine). Reported, over the entries after a warm-up: append acknowledged -> follower received (the
  *    issue's figure: "append acknowledged -> a follower has it"), intended send -> follower received (end to
