@@ -12,16 +12,19 @@
  *               ids f64[n] | seg u32[n] | off u32[n] | len u32[n] | dig u32[n])
  *   crc32c u32 of everything before
  *
- * Written to index.ckpt.tmp, fsynced, renamed over index.ckpt, directory fsynced. A checkpoint that fails
+ * Written to index.ckpt.tmp (with O_DIRECT, paced: writeCheckpoint), fsynced, renamed over index.ckpt,
+ * directory fsynced. A checkpoint that fails
  * its CRC is ignored (and reported): segments are never removed in a way that a full replay can't
  * reconstruct (compaction copies FENCE and DELETE records forward), so a checkpoint is only ever a
  * shortcut, never the only copy of anything.
  */
-import {existsSync, readFileSync} from 'node:fs'
-import {open, rename} from 'node:fs/promises'
+import {constants, existsSync, readFileSync} from 'node:fs'
+import {open, rename, type FileHandle} from 'node:fs/promises'
+import {setTimeout as sleep} from 'node:timers/promises'
 import {join} from 'node:path'
 import {crc} from '../checksum.js'
 import {ErrorCode, LogError} from '../errors.js'
+import {AlignedBuffer, BLOCK} from './aligned.js'
 import {INDEX_COLUMNS, LedgerIndex} from './ledger-index.js'
 import type {EngineState} from './state.js'
 
@@ -189,39 +192,97 @@ export function readCheckpoint(dir: string, state: EngineState): CheckpointPosit
 }
 
 /**
- * Bytes written (and CRC'd) per step by writeCheckpoint, each step synced before the next: no long pause of
- * the main thread for the CRC, and no long sync. A checkpoint of a large index is tens of MB (24 bytes an
- * entry); written whole and synced once, that sync held the device, and every journal sync queued behind it,
- * for as long as the whole file took (docs/BENCHMARKS.md has what it cost a bookie's p99).
+ * Bytes written (and CRC'd) per step by writeCheckpoint: no long pause of the main thread for the CRC, and
+ * no long write holding the device. A multiple of BLOCK (O_DIRECT).
  */
-const WRITE_CHUNK = 4 * 1024 * 1024
+const WRITE_CHUNK = 1024 * 1024
+/** Synced every this many bytes (and at the end): a checkpoint's syncs never hold a long write's worth of data. */
+const SYNC_BYTES = 8 * 1024 * 1024
+/**
+ * Default pace of a checkpoint's writes, bytes a second. A checkpoint of a large index is tens of MB (24
+ * bytes an entry), and every bookie of an ensemble reaches its threshold at about the same moment (they
+ * journal the same entries): written at full speed, 3 x 125 MB went to the one disk within a second and
+ * every journal sync waited behind it (docs/BENCHMARKS.md, sixth session). At this pace a checkpoint still
+ * ends long before the next is due (CHECKPOINT_RATIO times its size of journal later).
+ */
+export const CHECKPOINT_BYTES_PER_SEC = 32 * 1024 * 1024
+
+export interface CheckpointWriteOptions {
+  /** Write with O_DIRECT where the file system allows it (as the journal; journal-worker.ts says why). */
+  directIo: boolean
+  /** Bytes a second to write at, asked before each step (0 = as fast as the disk takes them). */
+  pace: () => number
+}
 
 /**
- * Write an encoded checkpoint to a temporary file, its CRC computed piece by piece between the writes and
- * appended last, synced as it goes, rename it over the previous checkpoint and sync the directory (all off
- * the main thread); then release the snapshot (also when the write fails).
+ * Write an encoded checkpoint to a temporary file through a page-aligned staging buffer, its CRC computed
+ * step by step and appended last, synced as it goes, paced; rename it over the previous checkpoint and sync
+ * the directory (all off the main thread but the copies and CRC of 1 MiB steps); then release the snapshot
+ * (also when the write fails).
  */
-export async function writeCheckpoint(dir: string, enc: EncodedCheckpoint): Promise<void> {
+export async function writeCheckpoint(dir: string, enc: EncodedCheckpoint, o: CheckpointWriteOptions): Promise<void> {
   const tmp = join(dir, `${CHECKPOINT_FILE}.tmp`)
   try {
     const fh = await open(tmp, 'w')
+    let direct: FileHandle | undefined
+    if (o.directIo && constants.O_DIRECT !== undefined) {
+      try {
+        direct = await open(tmp, constants.O_WRONLY | constants.O_DIRECT)
+      } catch {
+        // EINVAL: no O_DIRECT on this file system; the buffered handle writes everything.
+      }
+    }
     try {
+      const buf = new AlignedBuffer().of(WRITE_CHUNK)
+      const started = performance.now()
       let c = 0
       let pos = 0
-      for (const p of enc.pieces) {
-        for (let o = 0; o < p.length; o += WRITE_CHUNK) {
-          const n = Math.min(WRITE_CHUNK, p.length - o)
-          c = crc(p.subarray(o, o + n), c)
-          await fh.write(p, o, n, pos)
-          pos += n
+      let used = 0
+      let unsynced = 0
+      /** Write the staged bytes at `pos` (whole blocks with O_DIRECT; the last, partial step buffered). */
+      const flush = async (): Promise<void> => {
+        if (direct !== undefined && used % BLOCK === 0) {
+          try {
+            await writeAll(direct, buf, used, pos)
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err
+            await direct.close().catch(() => undefined)
+            direct = undefined
+            await writeAll(fh, buf, used, pos)
+          }
+        } else {
+          await writeAll(fh, buf, used, pos)
+        }
+        pos += used
+        unsynced += used
+        used = 0
+        if (unsynced >= SYNC_BYTES) {
           await fh.datasync()
+          unsynced = 0
+        }
+        const rate = o.pace()
+        const wait = rate > 0 ? (pos / rate) * 1000 - (performance.now() - started) : 0
+        if (wait >= 1) await sleep(wait)
+      }
+      const stage = async (p: Uint8Array, checked: boolean): Promise<void> => {
+        for (let off = 0; off < p.length;) {
+          const n = Math.min(WRITE_CHUNK - used, p.length - off)
+          const part = p.subarray(off, off + n)
+          if (checked) c = crc(part, c)
+          buf.set(part, used)
+          used += n
+          off += n
+          if (used === WRITE_CHUNK) await flush()
         }
       }
+      for (const p of enc.pieces) await stage(p, true)
       const tail = Buffer.allocUnsafe(4)
       tail.writeUInt32LE(c >>> 0, 0)
-      await fh.write(tail, 0, 4, pos)
+      await stage(tail, false)
+      if (used > 0) await flush()
       await fh.datasync()
     } finally {
+      await direct?.close().catch(() => undefined)
       await fh.close()
     }
   } finally {
@@ -235,5 +296,12 @@ export async function writeCheckpoint(dir: string, enc: EncodedCheckpoint): Prom
     await dh.sync()
   } finally {
     await dh.close()
+  }
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
+  for (let off = 0; off < length;) {
+    const {bytesWritten} = await fh.write(buf, off, length - off, position + off)
+    off += bytesWritten
   }
 }

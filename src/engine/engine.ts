@@ -12,7 +12,7 @@ import {join} from 'node:path'
 import {digestOf, nativeCrcLoaded} from '../checksum.js'
 import {ErrorCode, LogError, asLogError} from '../errors.js'
 import * as ids from '../ids.js'
-import {encodeCheckpoint, writeCheckpoint} from './checkpoint.js'
+import {CHECKPOINT_BYTES_PER_SEC, encodeCheckpoint, writeCheckpoint} from './checkpoint.js'
 import {checksumError, decodePayload, maybeCompress, payloadMatches} from './codec.js'
 import {CodecPool} from './codec-pool.js'
 import {Compactor, type CompactionResult} from './compactor.js'
@@ -54,6 +54,8 @@ export interface EngineOptions {
    * the last checkpoint's size when that is more; bounds replay at restart.
    */
   checkpointBytes?: number
+  /** Pace of a checkpoint's writes, bytes a second (default 32 MiB; 0 = unpaced). src/engine/checkpoint.ts says why. */
+  checkpointBytesPerSec?: number
   /** Run compaction every this many ms (default 60 s; 0 = only when compact() is called). */
   compactIntervalMs?: number
   /** Compact sealed segments whose live fraction is below this (default 0.5). */
@@ -208,6 +210,7 @@ const defaults = {
   adaptiveWaitMicros: 1000,
   writeCacheBytes: 64 * 1024 * 1024,
   checkpointBytes: 64 * 1024 * 1024,
+  checkpointBytesPerSec: CHECKPOINT_BYTES_PER_SEC,
   compactIntervalMs: 60_000,
   compactThreshold: 0.5,
   readOnlyProbeMs: 1000,
@@ -235,6 +238,7 @@ function resolveOptions(o: EngineOptions): ResolvedOptions {
   int('adaptiveWaitMicros', 0, 1_000_000)
   int('writeCacheBytes', 0, 2 ** 40)
   int('checkpointBytes', 1, 2 ** 40)
+  int('checkpointBytesPerSec', 0, 2 ** 40)
   int('compactIntervalMs', 0, 2 ** 31 - 1)
   int('readOnlyProbeMs', 1, 2 ** 31 - 1)
   int('verifyOffloadBytes', 0, 2 ** 40)
@@ -838,7 +842,8 @@ export class StorageEngine {
         const enc = encodeCheckpoint(this.state, {segmentId: head.segmentId, offset: head.offset, lastSeq: BigInt(head.nextSeq - 1)})
         this.bytesSinceCheckpoint = 0
         this.lastCheckpointBytes = enc.bytes
-        await writeCheckpoint(this.dir, enc)
+        // Paced, except when closing (a stop should not wait for the pace).
+        await writeCheckpoint(this.dir, enc, {directIo: this.opts.directIo, pace: () => (this.closing ? 0 : this.opts.checkpointBytesPerSec)})
         channels.checkpoint.publish({dir: this.dir, bytes: enc.bytes, ms: performance.now() - started})
       } finally {
         this.checkpointing = undefined

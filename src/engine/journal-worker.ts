@@ -13,8 +13,7 @@
  * half a batch, and is rolled back with ftruncate.
  *
  * Direct I/O (init.directIo, the default on Linux): batches are written with O_DIRECT, bypassing the page
- * cache, from a page-aligned staging buffer (a WebAssembly.Memory: V8 maps it page-aligned, which O_DIRECT
- * needs and a Buffer does not promise). A write covers whole 4 KiB blocks: it starts at the block holding
+ * cache, from a page-aligned staging buffer (aligned.ts). A write covers whole 4 KiB blocks: it starts at the block holding
  * the batch's first byte, so the bytes of that block before the batch (the previous batch's tail, already
  * durable) are written again, unchanged, and it ends with zeros up to the next block boundary (the same
  * "no record here" the zero-fill leaves). Sector-atomic devices therefore never tear durable bytes: a
@@ -30,6 +29,7 @@
 import {closeSync, constants, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 import {parentPort, workerData} from 'node:worker_threads'
+import {AlignedBuffer, alignUp, BLOCK} from './aligned.js'
 import {encodeSegmentHeader, segmentFileName, SEGMENT_HEADER_BYTES} from './format.js'
 import type {FromJournal, JournalInit, ToJournal} from './messages.js'
 
@@ -102,37 +102,20 @@ function open(id: number, create: boolean): void {
 
 // ---- direct I/O ----------------------------------------------------------------------------------------
 
-const BLOCK = 4096
-const WASM_PAGE = 65536
 let directSupported = constants.O_DIRECT !== undefined
-/** WebAssembly.Memory, typed here (the project's TypeScript libs have no WebAssembly declarations). */
-interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
-const WasmMemory = (globalThis as unknown as {WebAssembly: {Memory: new (d: {initial: number}) => WasmMemory}}).WebAssembly.Memory
-let staging: WasmMemory | undefined
-let stagingView = Buffer.alloc(0)
+const staging = new AlignedBuffer()
 /** The bytes of the block holding lastEnd, before lastEnd, as written (-1: unknown, read them from the file). */
 const tail = Buffer.alloc(BLOCK)
 let tailLength = -1
-
-/** A page-aligned view of at least `bytes` (grown in whole WebAssembly pages; growing detaches the old view). */
-function stagingOf(bytes: number): Buffer {
-  if (stagingView.length < bytes) {
-    const pages = Math.ceil(bytes / WASM_PAGE)
-    if (staging === undefined) staging = new WasmMemory({initial: pages})
-    else staging.grow(pages - staging.buffer.byteLength / WASM_PAGE)
-    stagingView = Buffer.from(staging.buffer)
-  }
-  return stagingView
-}
 
 /** Write `buf` at `position` with O_DIRECT, in whole blocks (see the file comment); returns the aligned end. */
 function writeDirect(buf: Buffer, position: number): number {
   const start = position - (position % BLOCK)
   const head = position - start
   const end = position + buf.length
-  const alignedEnd = Math.ceil(end / BLOCK) * BLOCK
+  const alignedEnd = alignUp(end)
   const length = alignedEnd - start
-  const out = stagingOf(length)
+  const out = staging.of(length)
   if (head > 0) {
     if (tailLength === head && position === lastEnd) tail.copy(out, 0, 0, head)
     else {

@@ -2,7 +2,9 @@
 // the index keeps a snapshot's arrays unchanged by copying on write, and what is read back is the state of
 // the snapshot's moment, whatever changed while it was being written.
 import t from 'tap'
-import {encodeCheckpoint, readCheckpoint, writeCheckpoint} from '../../src/engine/checkpoint.js'
+import {readFileSync, statSync} from 'node:fs'
+import {join} from 'node:path'
+import {CHECKPOINT_FILE, encodeCheckpoint, readCheckpoint, writeCheckpoint} from '../../src/engine/checkpoint.js'
 import {INDEX_COLUMNS, LedgerIndex} from '../../src/engine/ledger-index.js'
 import {EngineState} from '../../src/engine/state.js'
 import {tempDir} from '../helpers/entries.js'
@@ -52,7 +54,7 @@ t.test('a checkpoint written while the index changes reads back as the state of 
   state.tombstones.add(99n)
   const expected = [...state.ledgers].map(([id, l]) => [id, l.fenced, l.lac, copyOf(l)])
   const enc = encodeCheckpoint(state, {segmentId: 4, offset: 4096, lastSeq: 17n})
-  const writing = writeCheckpoint(dir, enc)
+  const writing = writeCheckpoint(dir, enc, {directIo: true, pace: () => 0})
   big.put(10, 5, 5, 5, 5) // while it is being written: a replaced location, an insert, an append
   big.put(20_000, 5, 5, 5, 5)
   state.ledgerFor(2n).put(1, 5, 5, 5, 5)
@@ -108,4 +110,27 @@ t.test('a chunked index matches a model through appends, inserts, replacements, 
   t.ok(l.columns().every(c => c.ids.length > 0 && c.ids.length <= 8), 'chunks hold 1..8 entries')
   const back = LedgerIndex.fromColumns({ids: new Float64Array(copyOf(l)[0]!), seg: new Uint32Array(copyOf(l)[1]!), off: new Uint32Array(copyOf(l)[2]!), len: new Uint32Array(copyOf(l)[3]!), dig: new Uint32Array(copyOf(l)[4]!)}, 8)
   t.same(copyOf(back), copyOf(l), 'fromColumns rebuilds the same index')
+})
+
+t.test('a checkpoint of several MiB and an odd size is the same file written directly or through the cache, paced step by step', async t => {
+  const state = new EngineState()
+  const l = state.ledgerFor(5n)
+  // 150,001 entries: 3.6 MB of columns, not a whole number of 1 MiB steps or 4 KiB blocks.
+  for (let i = 0; i <= 150_000; i++) l.put(i, 2, 64 + i * 1080, 1080, (i * 2654435761) >>> 0)
+  l.lac = 150_000
+  const files: Buffer[] = []
+  for (const directIo of [true, false]) {
+    const dir = tempDir(t)
+    let asked = 0
+    const enc = encodeCheckpoint(state, {segmentId: 2, offset: 8192, lastSeq: 3n})
+    await writeCheckpoint(dir, enc, {directIo, pace: () => { asked++; return 0 }})
+    const file = join(dir, CHECKPOINT_FILE)
+    t.equal(statSync(file).size, enc.bytes, `directIo ${directIo}: the file is exactly the checkpoint's size`)
+    t.equal(asked, Math.ceil(enc.bytes / (1024 * 1024)), `directIo ${directIo}: the pace is asked once per 1 MiB step`)
+    const back = new EngineState()
+    t.same(readCheckpoint(dir, back), {segmentId: 2, offset: 8192, lastSeq: 3n})
+    t.same(copyOf(back.ledgers.get(5n)!), copyOf(l), `directIo ${directIo}: every entry read back`)
+    files.push(readFileSync(file))
+  }
+  t.ok(files[0]!.equals(files[1]!), 'both ways give the same bytes')
 })
