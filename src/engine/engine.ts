@@ -33,8 +33,8 @@ export interface EngineOptions {
   /** Zero-fill this far ahead of the write position (default 1 MiB; 0 = plain appends). */
   preallocBytes?: number
   /**
-   * Write journal batches with O_DIRECT, past the page cache (default true; file systems without it, such
-   * as tmpfs, are written through the cache anyway). src/engine/journal-worker.ts explains and measures.
+   * Write journal batches and checkpoints with O_DIRECT, past the page cache (default true; a file system
+   * that refuses it is written through the cache). src/engine/journal-worker.ts explains and measures.
    */
   directIo?: boolean
   /** Largest group commit (default 4 MiB). */

@@ -12,19 +12,20 @@
  * here" for recovery. The extension is written before the data, so a full disk fails the extension, never
  * half a batch, and is rolled back with ftruncate.
  *
- * Direct I/O (init.directIo, the default on Linux): batches are written with O_DIRECT, bypassing the page
- * cache, from a page-aligned staging buffer (aligned.ts). A write covers whole 4 KiB blocks: it starts at the block holding
- * the batch's first byte, so the bytes of that block before the batch (the previous batch's tail, already
- * durable) are written again, unchanged, and it ends with zeros up to the next block boundary (the same
- * "no record here" the zero-fill leaves). Sector-atomic devices therefore never tear durable bytes: a
- * rewritten sector holds the same bytes before and after. Why: through the page cache every journaled byte
- * first needs a fresh page, and on this project's machine (a nested VM with free page reporting) a page the
- * guest has not touched lately costs ~10 µs of kernel time to fault in: ~2.5 µs per KiB written, 3x a
- * bookie's journal thread's CPU once a run had grown the cache past what was warm (docs/BENCHMARKS.md).
- * BookKeeper drops its journal's pages from the cache for the same reason (journalRemoveFromPageCache).
- * A file system that refuses O_DIRECT (at open or at the first write: EINVAL, e.g. tmpfs before Linux 6.6)
- * gets the buffered path; the zero-fill stays buffered (its
- * pages are dropped again by the direct write over them, and reused).
+ * Direct I/O (init.directIo, the default): batches are written with O_DIRECT, bypassing the page cache,
+ * from a page-aligned staging buffer (aligned.ts). A write covers whole 4 KiB blocks: it starts at the block
+ * holding the batch's first byte, so the bytes of that block before the batch (the previous batch's tail,
+ * already durable) are written again, unchanged, and it ends with zeros up to the next block boundary (the
+ * same "no record here" the zero-fill leaves). A sector-atomic device therefore never tears durable bytes:
+ * a sector written again holds the same bytes before and after. The engine's buffered reads stay coherent
+ * (the kernel drops cached pages a direct write covers; no reader maps the files), and nothing reads the
+ * new batch before it is durable. Why: through the page cache every journaled byte first needs a page, and
+ * on this project's machine (a nested VM with free page reporting) a page the guest has not touched lately
+ * costs ~10 µs of kernel time to fault in: ~2.5 µs per KiB written, 3x a bookie's journal thread's CPU once
+ * a run had grown the cache past what was warm (docs/BENCHMARKS.md, sixth session). BookKeeper drops its
+ * journal's pages from the cache for the same reason (journalRemoveFromPageCache). A file system that
+ * refuses O_DIRECT (EINVAL at open or at the first write, e.g. tmpfs before Linux 6.6) gets the buffered
+ * path. The zero-fill stays buffered: its pages are dropped by the direct write over them, and reused.
  */
 import {closeSync, constants, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
@@ -137,7 +138,6 @@ function writeDirect(buf: Buffer, position: number): number {
   out.copy(tail, 0, lastBlock - start, lastBlock - start + tailLength)
   return alignedEnd
 }
-
 
 /** Zero-fill [allocated, target) in 1 MiB writes. On failure the file is cut back to where it was. */
 function extendTo(target: number): void {
