@@ -302,7 +302,8 @@ async function tailRun(client: LogctlClient, bookies: Bookies, follower: Followe
     lg.append(buf).then(() => { ack[i] = process.hrtime.bigint() }, () => { errors++ }).finally(() => { if (++acked === total) allAcked() })
   }
   // Entry 0 first, alone: the schedule starts once the follower has it (a consumer is already following
-  // when the traffic comes; opening the new log's segment took the follower up to ~300 ms).
+  // when the traffic comes; a log's first segment is created by its first append, and a follower of a log
+  // without one looks at the metadata every 200 ms).
   send(next++)
   await Promise.race([following.ready, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the follower did not get the first entry within 30 s')), 30_000).unref())])
   const t0 = process.hrtime.bigint() + 5_000_000n
