@@ -27,11 +27,12 @@
  * refuses O_DIRECT (EINVAL at open or at the first write, e.g. tmpfs before Linux 6.6) gets the buffered
  * path. The zero-fill stays buffered: its pages are dropped by the direct write over them, and reused.
  */
-import {closeSync, constants, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync} from 'node:fs'
+import {closeSync, constants, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 import {parentPort, workerData} from 'node:worker_threads'
 import {AlignedBuffer, alignUp, BLOCK} from './aligned.js'
 import {encodeSegmentHeader, segmentFileName, SEGMENT_HEADER_BYTES} from './format.js'
+import {preadFully, pwriteFully} from './pio.js'
 import type {FromJournal, JournalInit, ToJournal} from './messages.js'
 
 const init = workerData as JournalInit
@@ -120,19 +121,12 @@ function writeDirect(buf: Buffer, position: number): number {
   if (head > 0) {
     if (tailLength === head && position === lastEnd) tail.copy(out, 0, 0, head)
     else {
-      let got = 0
-      while (got < head) {
-        const n = readSync(fd, out, got, head - got, start + got)
-        if (n === 0) break
-        got += n
-      }
-      out.fill(0, got, head)
+      out.fill(0, preadFully(fd, out, 0, head, start), head)
     }
   }
   buf.copy(out, head)
   out.fill(0, head + buf.length, length)
-  let off = 0
-  while (off < length) off += writeSync(dfd, out, off, length - off, start + off)
+  pwriteFully(dfd, out, 0, length, start)
   const lastBlock = end - (end % BLOCK)
   tailLength = end - lastBlock
   out.copy(tail, 0, lastBlock - start, lastBlock - start + tailLength)
@@ -217,8 +211,7 @@ function write(msg: Extract<ToJournal, {type: 'write'}>): void {
       }
     }
     if (dfd < 0) {
-      let off = 0
-      while (off < msg.length) off += writeSync(fd, buf, off, msg.length - off, msg.position + off)
+      pwriteFully(fd, buf, 0, msg.length, msg.position)
     }
     const t1 = process.hrtime.bigint()
     fdatasyncSync(fd)

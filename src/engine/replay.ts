@@ -15,6 +15,7 @@ import {join} from 'node:path'
 import {ErrorCode, LogError, isLogError} from '../errors.js'
 import {readCheckpoint, type CheckpointPosition} from './checkpoint.js'
 import {parseSegmentFileName, SEGMENT_HEADER_BYTES, segmentFileName} from './format.js'
+import {preadFully} from './pio.js'
 import {readSegmentHeader, scanSegment, type ScanItem} from './scan.js'
 import {EngineState} from './state.js'
 
@@ -50,12 +51,7 @@ function saveAndZero(dir: string, file: string, segmentId: number, offset: numbe
   const bytes = Buffer.alloc(len)
   const fd = openSync(file, 'r+')
   try {
-    let got = 0
-    while (got < len) {
-      const r = readSync(fd, bytes, got, len - got, offset + got)
-      if (r === 0) break
-      got += r
-    }
+    const got = preadFully(fd, bytes, 0, len, offset)
     mkdirSync(join(dir, 'torn'), {recursive: true})
     const saved = join(dir, 'torn', `${segmentFileName(segmentId)}.${offset}.torn`)
     writeFileSync(saved, bytes.subarray(0, got), {flush: true})

@@ -13,6 +13,7 @@
  */
 import {closeSync, fstatSync, openSync, readSync} from 'node:fs'
 import {checkRecordHeader, decodeSegmentHeader, RecordType, SEGMENT_HEADER_BYTES, storedLength, align8, type RecordHeader} from './format.js'
+import {preadFully} from './pio.js'
 import {storedPayloadValid} from './codec.js'
 
 export type ScanItem =
@@ -34,13 +35,7 @@ class Window {
     if (pos < this.start || pos + want > this.start + this.buf.length) {
       const n = Math.min(Math.max(WINDOW, want), this.size - pos)
       if (this.buf.length < n) this.buf = Buffer.allocUnsafe(n)
-      let got = 0
-      while (got < n) {
-        const r = readSync(this.fd, this.buf, got, n - got, pos + got)
-        if (r === 0) break
-        got += r
-      }
-      this.buf = this.buf.subarray(0, got)
+      this.buf = this.buf.subarray(0, preadFully(this.fd, this.buf, 0, n, pos))
       this.start = pos
     }
     return this.buf.subarray(pos - this.start, pos - this.start + want)
