@@ -25,7 +25,7 @@
  * a run had grown the cache past what was warm (docs/BENCHMARKS.md, sixth session). BookKeeper drops its
  * journal's pages from the cache for the same reason (journalRemoveFromPageCache). A file system that
  * refuses O_DIRECT (EINVAL at open or at the first write, e.g. tmpfs before Linux 6.6) gets the buffered
- * path. The zero-fill stays buffered: its pages are dropped by the direct write over them, and reused.
+ * path. The zero-fill goes through O_DIRECT as well (extendTo).
  */
 import {closeSync, constants, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
@@ -133,15 +133,44 @@ function writeDirect(buf: Buffer, position: number): number {
   return alignedEnd
 }
 
-/** Zero-fill [allocated, target) in 1 MiB writes. On failure the file is cut back to where it was. */
+/** The file system took O_DIRECT at open but not a write (EINVAL): buffered writes from now on. */
+function dropDirect(): void {
+  directSupported = false
+  closeSync(dfd)
+  dfd = -1
+  tailLength = -1
+}
+
+/** Page-aligned zeros for direct zero-fill writes (a WebAssembly.Memory starts zeroed and is never written). */
+const zeros = new AlignedBuffer()
+
+/**
+ * Zero-fill [allocated, target) in 1 MiB writes. On failure the file is cut back to where it was. With
+ * direct I/O the whole blocks go through O_DIRECT too (only a segment's first, partial block is buffered):
+ * written through the cache, the zeros cost a page-cache page per 4 KiB, then their writeback in the next
+ * fdatasync, then the page's eviction when the batch's direct write covers it; in a bookie's journal thread
+ * under a steady load that was ~half of its CPU (perf, docs/BENCHMARKS.md seventh session).
+ */
 function extendTo(target: number): void {
   const before = allocated
   try {
     let pos = allocated
     while (pos < target) {
-      const n = Math.min(ZERO_CHUNK.length, target - pos)
-      writeSync(fd, ZERO_CHUNK, 0, n, pos)
-      pos += n
+      const direct = dfd >= 0 && pos % BLOCK === 0 && target - pos >= BLOCK
+      if (direct) {
+        const n = Math.min(ZERO_CHUNK.length, target - pos) & ~(BLOCK - 1)
+        try {
+          pwriteFully(dfd, zeros.of(ZERO_CHUNK.length), 0, n, pos)
+          pos += n
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err
+          dropDirect()
+        }
+      } else {
+        const n = Math.min(ZERO_CHUNK.length, dfd >= 0 ? alignUp(pos + 1) - pos : target - pos, target - pos)
+        pwriteFully(fd, ZERO_CHUNK, 0, n, pos)
+        pos += n
+      }
     }
     allocated = target
   } catch (err) {
@@ -203,11 +232,7 @@ function write(msg: Extract<ToJournal, {type: 'write'}>): void {
         if (writeDirect(buf, msg.position) > allocated) ftruncateSync(fd, Math.max(end, allocated))
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err
-        // The file system took O_DIRECT at open but not these writes: buffered from now on.
-        directSupported = false
-        closeSync(dfd)
-        dfd = -1
-        tailLength = -1
+        dropDirect()
       }
     }
     if (dfd < 0) {
