@@ -696,7 +696,18 @@ export class StorageEngine {
    * range on their way to the journal are answered from memory at or below the LAC (committedInFlight) and
    * waited for above it (see raiseLacs).
    */
-  async readRange(ledgerIdIn: bigint, fromIn: bigint, toIn: bigint, limits: {maxEntries?: number; maxBytes?: number} = {}): Promise<StoredEntry[]> {
+  readRange(ledgerIdIn: bigint, fromIn: bigint, toIn: bigint, limits: {maxEntries?: number; maxBytes?: number} = {}): Promise<StoredEntry[]> {
+    return this.readRangeWith(ledgerIdIn, fromIn, toIn, limits, entries => this.copyViews(entries, 0))
+  }
+
+  /**
+   * readRange for a caller that encodes the entries at once (the bookie's read and tail routes): they go to
+   * `use` synchronously, in the same turn as the write-cache lookups, so a payload the cache holds is handed
+   * over as a view of its memory instead of a copy; `use` must not keep a payload (a later add may write over
+   * a view) and what it returns is the answer. Entries read from the files or still on their way to the
+   * journal are their own buffers either way.
+   */
+  async readRangeWith<T>(ledgerIdIn: bigint, fromIn: bigint, toIn: bigint, limits: {maxEntries?: number; maxBytes?: number}, use: (entries: StoredEntry[]) => T): Promise<T> {
     const ledgerId = ids.ledgerId(ledgerIdIn)
     const from = ids.entryId(fromIn)
     const to = ids.entryId(toIn)
@@ -710,15 +721,41 @@ export class StorageEngine {
     let list = this.ledgerOrThrow(ledgerId).idsInRange(Number(from), Number(to), maxEntries)
     if (mem) list = mergeIds(list, [...mem.keys()], maxEntries)
     const out: StoredEntry[] = []
+    /** Entries of `out` from out[viewsFrom] on may hold views of the write cache (see below). */
+    let viewsFrom = 0
     let bytes = 0
     for (const e of list) {
       const rec = mem?.get(e)
-      const entry = rec ? fromRecord(rec) : await this.readHeld(ledgerId, BigInt(e))
+      let entry = rec ? fromRecord(rec) : this.cachedView(ledgerId, e)
+      if (entry === undefined) {
+        // A file read: adds may be written to the cache meanwhile, so the views taken so far become copies.
+        this.copyViews(out, viewsFrom)
+        viewsFrom = out.length
+        entry = await this.readHeld(ledgerId, BigInt(e))
+      }
       if (out.length > 0 && bytes + entry.payload.length > maxBytes) break
       out.push(entry)
       bytes += entry.payload.length
     }
-    return out
+    return use(out)
+  }
+
+  /** Entry n as the write cache holds it (the index's copy: same digest), its payload a view; else undefined. */
+  private cachedView(ledgerId: bigint, n: number): StoredEntry | undefined {
+    const loc = this.state.ledgers.get(ledgerId)?.get(n)
+    if (!loc) return undefined
+    const cached = this.cache.get(ledgerId, n, true)
+    if (!cached || cached.digest !== loc.digest) return undefined
+    return {ledgerId, entryId: BigInt(n), lac: cached.lac, payload: cached.payload, digest: cached.digest}
+  }
+
+  /** Entries from `from` on whose payload is a view of the write cache get a copy instead (in place). */
+  private copyViews(entries: StoredEntry[], from: number): StoredEntry[] {
+    for (let k = from; k < entries.length; k++) {
+      const e = entries[k]!
+      if (this.cache.owns(e.payload)) entries[k] = {...e, payload: Buffer.from(e.payload)}
+    }
+    return entries
   }
 
   ledger(ledgerIdIn: bigint): LedgerInfo {

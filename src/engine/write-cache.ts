@@ -148,11 +148,15 @@ export class WriteCache {
    */
   private lastHit: Run | undefined
 
-  get(ledgerId: bigint, entryId: number): CachedEntry | undefined {
+  /**
+   * The cached entry, its payload a copy; with `view`, the payload is a view of the ring instead, valid only
+   * until the next putRun (which may write over it): for a caller that copies or encodes it at once.
+   */
+  get(ledgerId: bigint, entryId: number, view = false): CachedEntry | undefined {
     const h = this.lastHit
     if (h !== undefined && h.ledgerId === ledgerId && h.evicted !== true) {
       const i = indexIn(h, entryId)
-      if (i >= 0) return this.hit(h, i)
+      if (i >= 0) return this.hit(h, i, view)
     }
     const runs = this.ledgers.get(ledgerId)
     if (runs) {
@@ -161,7 +165,7 @@ export class WriteCache {
         const i = indexIn(run, entryId)
         if (i >= 0) {
           this.lastHit = run
-          return this.hit(run, i)
+          return this.hit(run, i, view)
         }
       }
     }
@@ -169,12 +173,19 @@ export class WriteCache {
     return undefined
   }
 
-  private hit(run: Run, i: number): CachedEntry {
+  private hit(run: Run, i: number, view: boolean): CachedEntry {
     this.hits++
     const off = run.offs[i]!
     const at = off % this.slabBytes
     const slab = this.slabs[(off - at) / this.slabBytes]!
-    return {lac: BigInt(run.lacs[i]!), digest: run.digests[i]!, payload: Buffer.from(slab.subarray(at, at + run.lens[i]!))}
+    const payload = slab.subarray(at, at + run.lens[i]!)
+    return {lac: BigInt(run.lacs[i]!), digest: run.digests[i]!, payload: view ? payload : Buffer.from(payload)}
+  }
+
+  /** Whether `b` is a view of the ring (what get(..., true) hands out). */
+  owns(b: Uint8Array): boolean {
+    const ab = b.buffer
+    return ab.byteLength === this.slabBytes && this.slabs.some(s => s.buffer === ab)
   }
 
   get size(): {entries: number; bytes: number} {

@@ -164,12 +164,13 @@ async function readEntries(ctx: ServerContext, req: RouteRequest): Promise<Reply
   const to = param(req.query, 'to', ids.entryId)
   const maxBytes = param(req.query, 'maxBytes', intIn('maxBytes', 1, ctx.limits.maxReadBytes), ctx.limits.maxReadBytes)
   const maxEntries = param(req.query, 'maxEntries', intIn('maxEntries', 1, ctx.limits.maxReadEntries), ctx.limits.maxReadEntries)
-  const entries = await ctx.engine.readRange(ledgerId, from, to, {maxBytes, maxEntries})
-  countRead(ctx, entries)
-  const last = entries.at(-1)?.entryId
+  const {body, last} = await ctx.engine.readRangeWith(ledgerId, from, to, {maxBytes, maxEntries}, entries => {
+    countRead(ctx, entries)
+    return {body: encodeEntries(entries), last: entries.at(-1)?.entryId}
+  })
   // Without a cut, nothing held lies in (last, to]; the ledger's last entry id tells whether there may be.
   const more = last !== undefined && last < to && last < ctx.engine.ledger(ledgerId).lastEntryId
-  return framesReply(encodeEntries(entries), more ? {[NEXT_HEADER]: String(last + 1n)} : undefined)
+  return framesReply(body, more ? {[NEXT_HEADER]: String(last + 1n)} : undefined)
 }
 
 /**
@@ -184,16 +185,21 @@ async function readTail(ctx: ServerContext, req: RouteRequest): Promise<Reply> {
   const waitMs = param(req.query, 'waitMs', intIn('waitMs', 0, ctx.limits.maxWaitMs), 0)
   const maxBytes = param(req.query, 'maxBytes', intIn('maxBytes', 1, ctx.limits.maxReadBytes), ctx.limits.maxReadBytes)
   await waitForLac(ctx, req, ledgerId, from - 1n, waitMs)
-  const {lac, entries} = await tailUpdate(ctx, ledgerId, from, maxBytes)
-  return framesReply(encodeEntries(entries), {[LAC_HEADER]: String(lac)})
+  const {lac, out} = await tailUpdate(ctx, ledgerId, from, maxBytes, entries => encodeEntries(entries))
+  return framesReply(out, {[LAC_HEADER]: String(lac)})
 }
 
-/** What a follower at `from` gets now: this bookie's LAC and the entries it holds in [from, LAC], up to maxBytes. */
-async function tailUpdate(ctx: ServerContext, ledgerId: bigint, from: bigint, maxBytes: number): Promise<{lac: bigint; entries: StoredEntry[]}> {
+/**
+ * What a follower at `from` gets now: this bookie's LAC and the entries it holds in [from, LAC], up to
+ * maxBytes, handed to `encode` (synchronously: see readRangeWith) and counted as read.
+ */
+async function tailUpdate<T>(ctx: ServerContext, ledgerId: bigint, from: bigint, maxBytes: number, encode: (entries: StoredEntry[], lac: bigint) => T): Promise<{lac: bigint; out: T; first: bigint | undefined; last: bigint | undefined}> {
   const lac = positions(ctx, ledgerId).lac
-  const entries = lac >= from ? await ctx.engine.readRange(ledgerId, from, lac, {maxBytes, maxEntries: ctx.limits.maxReadEntries}) : []
-  countRead(ctx, entries)
-  return {lac, entries}
+  const use = (entries: StoredEntry[]): {lac: bigint; out: T; first: bigint | undefined; last: bigint | undefined} => {
+    countRead(ctx, entries)
+    return {lac, out: encode(entries, lac), first: entries[0]?.entryId, last: entries.at(-1)?.entryId}
+  }
+  return lac >= from ? ctx.engine.readRangeWith(ledgerId, from, lac, {maxBytes, maxEntries: ctx.limits.maxReadEntries}, use) : use([])
 }
 
 /**
@@ -224,13 +230,14 @@ async function tailStream(ctx: ServerContext, req: RouteRequest): Promise<undefi
       const t0 = performance.now()
       await ctx.engine.waitForLac(ledgerId, next - 1n, waitMs, gone.signal)
       if (gone.signal.aborted) break
-      const {lac, entries} = await tailUpdate(ctx, ledgerId, next, maxBytes)
-      const gap = lac >= next && entries[0]?.entryId !== next
-      if (entries.length > 0) next = entries.at(-1)!.entryId + 1n
+      const {lac, out: message, first, last} = await tailUpdate(ctx, ledgerId, next, maxBytes, (entries, lac) => tailMessage(seq, lac, entries))
+      const gap = lac >= next && first !== next
+      if (last !== undefined) next = last + 1n
       if (gone.signal.aborted || stream.destroyed) break
+      seq++
       // Each message counts as the long poll (route 'tail') it replaces, as add-stream messages count as adds.
       ctx.metrics.request('tail', 200, (performance.now() - t0) / 1000)
-      if (!stream.write(tailMessage(seq++, lac, entries))) {
+      if (!stream.write(message)) {
         await new Promise<void>(resolve => {
           const done = (): void => {
             stream.off('drain', done)

@@ -227,3 +227,48 @@ t.test('checkpoints space out as the index grows (a checkpoint rewrites the whol
   for (const b of sizes.slice(0, -1)) followed += b
   t.ok(followed * CHECKPOINT_RATIO <= journal, `checkpoints wrote ${followed} bytes (before the last) for ${journal} of journal`)
 })
+
+t.test('range reads hand out the write cache as views only to a callback that uses them at once', async t => {
+  const dir = tempDir(t)
+  const e = await StorageEngine.open({dir, ...small, writeCacheBytes: 64 * 1024})
+  t.teardown(() => e.close())
+  const fill = async (ledgerId: bigint, n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) await e.add(entry(ledgerId, BigInt(i), {size: 1000}))
+  }
+  // readRange's answer is its own: writing over the whole cache afterwards leaves it intact.
+  await fill(1n, 10)
+  const got = await e.readRange(1n, 0n, 9n)
+  await fill(2n, 200)
+  for (const g of got) t.ok(g.payload.equals(payloadFor(1n, g.entryId, 1000)), `readRange entry ${g.entryId} intact after the cache was written over`)
+
+  // Ledger 3: ids 5-9 first, then 0-4; then enough of ledger 4 to evict 5-9 but not 0-4. A range read of 0-9
+  // takes 0-4 from the cache (views) and then reads 5 from the file: the views must be copies by the time
+  // that read lets other adds in, which here write over the whole cache while it waits.
+  for (let i = 5; i < 10; i++) await e.add(entry(3n, BigInt(i), {size: 1000}))
+  for (let i = 0; i < 5; i++) await e.add(entry(3n, BigInt(i), {size: 1000}))
+  let n = 0
+  for (; n < 200; n++) {
+    await e.add(entry(4n, BigInt(n), {size: 1000}))
+    const before = e.status().writeCache.misses
+    const probe = await e.readRange(3n, 5n, 5n)
+    t.ok(probe[0]!.payload.equals(payloadFor(3n, 5n, 1000)))
+    if (e.status().writeCache.misses > before) break
+  }
+  t.ok(n < 200, `entry 3/5 left the cache after ${n + 1} adds of ledger 4`)
+  const hitsBefore = e.status().writeCache.hits
+  const inner = e as unknown as {readHeld: (l: bigint, id: bigint) => Promise<unknown>}
+  const readHeld = inner.readHeld.bind(e)
+  let viewsBeforeFileRead = -1
+  inner.readHeld = async (l, id) => {
+    if (viewsBeforeFileRead < 0) {
+      viewsBeforeFileRead = e.status().writeCache.hits - hitsBefore
+      for (let i = 0; i < 100; i++) await e.add(entry(5n, BigInt(i), {size: 1000, payload: Buffer.alloc(1000, 0xee)}))
+    }
+    return readHeld(l, id)
+  }
+  const copies = await e.readRangeWith(3n, 0n, 9n, {}, entries => entries.map(x => ({id: x.entryId, payload: Buffer.from(x.payload)})))
+  inner.readHeld = readHeld
+  t.equal(viewsBeforeFileRead, 5, 'entries 0-4 came from the cache before the first file read')
+  t.same(copies.map(c => c.id), [0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n])
+  for (const c of copies) t.ok(c.payload.equals(payloadFor(3n, c.id, 1000)), `entry ${c.id} is its own bytes, not what was written over the cache meanwhile`)
+})

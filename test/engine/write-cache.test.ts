@@ -91,3 +91,17 @@ t.test('reading a range goes run by run from the last hit, and never through a r
   t.equal(c.get(1n, 0), undefined)
   t.ok(c.get(3n, 7)?.payload.equals(bytes(99)))
 })
+
+t.test('get() copies unless asked for a view; a view is the ring itself (owns), a copy is not', async t => {
+  const c = new WriteCache(1000, 500)
+  c.putRun(1n, [0], [{lac: -1n, digest: 1, payload: Buffer.alloc(100, 1)}])
+  const copy = c.get(1n, 0)!.payload
+  const view = c.get(1n, 0, true)!.payload
+  t.ok(c.owns(view), 'a view is of the ring')
+  t.notOk(c.owns(copy), 'a copy is not')
+  t.notOk(c.owns(Buffer.alloc(500)), 'a buffer of the slab size that is not a slab is not')
+  // Write over the whole ring: the view shows the new bytes, the copy keeps the old ones.
+  for (let k = 0; k < 20; k++) c.putRun(2n, [k], [{lac: -1n, digest: 2, payload: Buffer.alloc(100, 2)}])
+  t.ok(copy.equals(Buffer.alloc(100, 1)), 'the copy is intact')
+  t.notOk(view.equals(Buffer.alloc(100, 1)), 'the view was written over (why callers must use it at once)')
+})
