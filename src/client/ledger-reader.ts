@@ -54,6 +54,7 @@ interface Feed {
   stream: TailStream
   bookie: string
   fragment: bigint
+  /** The next entry the stream is due to bring (everything before it was delivered, or read otherwise). */
   at: bigint
   probe: {lac: bigint; at: number; index: number} | undefined
   probing: boolean
@@ -71,6 +72,18 @@ const LAG_PROBE_MS = 100
 const LAG_MS = 200
 /** A LAC probe that takes longer than this is given up on. */
 const PROBE_TIMEOUT_MS = 1000
+
+/**
+ * How far the feed's bookie is known to be: the highest LAC it sent, and at least the entry before the one
+ * the stream is due to bring. A stream says nothing until its bookie's LAC passes that entry, so silence is
+ * not lag; a fresh stream of a caught-up follower has sent no LAC yet, and judged by that alone (-1) every
+ * bookie looked ahead of it: the follower moved from bookie to bookie every ~300 ms for as long as the
+ * ledger stayed idle, and its poll never ended (nor noticed a close, nor an abort).
+ */
+function feedKnows(feed: Feed): bigint {
+  const lac = feed.stream.lac
+  return lac >= feed.at ? lac : feed.at - 1n
+}
 
 export class LedgerReader {
   readonly ledgerId: bigint
@@ -289,6 +302,8 @@ export class LedgerReader {
     const before = this.lac
     const maxBytes = this.o.maxBytes ?? DEFAULT_READ_MAX_BYTES
     let got: {entries: ReadEntry[]; lac: bigint}
+    // One deadline for the whole call: moving off a lagging bookie does not start the wait again.
+    const deadline = performance.now() + waitMs
     try {
       for (;;) {
         const bookie = ens.bookies[this.tailBookie % ens.bookies.length]!
@@ -309,7 +324,7 @@ export class LedgerReader {
         }
         if (feed !== undefined) {
           // Nothing within waitMs is what a long poll that timed out would say: the LAC did not move.
-          const r = await this.fromFeed(feed, next, waitMs, ens.bookies.length)
+          const r = await this.fromFeed(feed, next, deadline, ens.bookies.length)
           if (r === 'lagging') {
             // The stream from the other bookie starts at `next` and brings what this one lacked at once.
             this.tailBookie = feed.probe!.index
@@ -344,18 +359,18 @@ export class LedgerReader {
   }
 
   /**
-   * The feed's next update from `next` on, within waitMs: entries below `next` (the caller has them) are
-   * skipped; nothing new within waitMs is what a long poll that timed out says (no entries, the LAC as it was).
+   * The feed's next update from `next` on, before `deadline` (performance.now()): entries below `next` (the
+   * caller has them) are skipped; nothing new by then is what a long poll that timed out says (no entries,
+   * the LAC as it was).
    * Meanwhile the other bookies of the ensemble (`size` of them in all) are asked for their LAC now and then
    * (probe()); 'lagging' when the feed's bookie stayed below what another one reported for LAG_MS.
    */
-  private async fromFeed(feed: Feed, next: bigint, waitMs: number, size: number): Promise<{entries: ReadEntry[]; lac: bigint} | 'lagging'> {
-    const deadline = performance.now() + waitMs
+  private async fromFeed(feed: Feed, next: bigint, deadline: number, size: number): Promise<{entries: ReadEntry[]; lac: bigint} | 'lagging'> {
     for (;;) {
       const now = performance.now()
       const p = feed.probe
       // The stream's bookie, not this reader, is judged: updates it sent and the caller has not taken yet count.
-      if (p !== undefined && p.lac > feed.stream.lac && now - p.at >= LAG_MS) return 'lagging'
+      if (p !== undefined && p.lac > feedKnows(feed) && now - p.at >= LAG_MS) return 'lagging'
       if (size > 1 && !feed.probing && now >= feed.nextProbeAt) this.probe(feed, size)
       // Wake up for the next probe, or to look at the answer of the one on its way.
       const wake = Math.min(deadline, feed.probing ? now + LAG_PROBE_MS : feed.nextProbeAt)
@@ -384,13 +399,13 @@ export class LedgerReader {
     const index = (this.tailBookie + 1 + (feed.probes++ % (size - 1))) % size
     const at = performance.now()
     const bookie = this.meta.value.ensembles.at(-1)!.bookies[index]!
-    const known = feed.stream.lac
+    const known = feedKnows(feed)
     // A bookie that does not answer within a second (stopped, overloaded) is not waited for: the next probe
     // goes to the next one.
     this.pool.client(bookie).then(c => c.readLac(this.ledgerId, -1n, 0, {timeoutMs: PROBE_TIMEOUT_MS})).then(r => {
       if (this.feed !== feed) return
       // Keep the oldest report the feed has not caught up with: that is the one that measures its lag.
-      if (feed.probe === undefined || feed.probe.lac <= feed.stream.lac) feed.probe = {lac: r.lac, at, index}
+      if (feed.probe === undefined || feed.probe.lac <= feedKnows(feed)) feed.probe = {lac: r.lac, at, index}
       feed.probeEveryMs = r.lac > known ? LAG_PROBE_MS : Math.min(1000, feed.probeEveryMs * 2)
     }, () => undefined).finally(() => {
       feed.probing = false

@@ -184,6 +184,31 @@ t.test('a follower that falls behind catches up through its tail stream, without
   t.same(ids, Array.from({length: ids.length}, (_, i) => BigInt(i)), 'once each, in order')
 })
 
+t.test('a caught-up follower on an idle ledger: its poll ends after its wait, with nothing new', async t => {
+  const cluster = await Cluster.start(t, {bookies: 3})
+  const client = await connect(t, cluster)
+  const w = await client.createLedger({ensembleSize: 3, writeQuorum: 3, ackQuorum: 2})
+  for (let i = 0n; i < 20n; i++) await w.append(payloadFor(w.ledgerId, i))
+  const reader = await (await connect(t, cluster)).openLedger(w.ledgerId)
+  t.teardown(() => reader.close())
+  for (let tries = 0; reader.lastConfirmed < 19n && tries < 200; tries++) await reader.refresh(100)
+  t.equal(reader.lastConfirmed, 19n, 'every bookie has the last entry confirmed (explicit LAC)')
+  t.equal((await reader.read(0n, 19n)).length, 20, 'read up to the end with a range read')
+  // Caught up: each poll opens (or keeps) a tail stream that has nothing to send until the wait is over, while
+  // the reader asks the other bookies for their LAC. Their 19 is not ahead of a stream due to bring 20; taken
+  // as ahead (a silent stream counted as LAC -1) the reader hopped from bookie to bookie every ~300 ms and the
+  // poll never ended: no abort, no close was ever noticed (checked to fail so).
+  for (let i = 0; i < 3; i++) {
+    const stuck = new Promise<'stuck'>(resolve => setTimeout(() => resolve('stuck'), 20_000).unref())
+    t.same(await Promise.race([reader.poll(20n, 1000), stuck]), [], `poll ${i + 1} ended with nothing new`)
+  }
+  await w.append(payloadFor(w.ledgerId, 20n))
+  let got: bigint[] = []
+  for (let tries = 0; got.length === 0 && tries < 20; tries++) got = (await reader.poll(20n, 1000)).map(e => e.entryId)
+  t.same(got, [20n], 'the next entry comes through the tail stream')
+  await w.close()
+})
+
 t.test('an idle writer sends no explicit LAC to a bookie that has not been sent its entries yet', async t => {
   const cluster = await Cluster.start(t, {bookies: 3})
   // The writer never gives up on the stopped bookie (Qa=2: it goes on with the other two).
