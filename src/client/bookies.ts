@@ -4,7 +4,7 @@
  * BookKeeper's default placement policy; rack awareness is for later).
  */
 import {ErrorCode, LogError} from '../errors.js'
-import type {BookieStatus, MetadataStore} from '../meta/store.js'
+import type {BookieStatus, LedgerMetadata, MetadataStore} from '../meta/store.js'
 import {connectBookie, type BookieClient, type BookieClientOptions} from '../net/bookie-client.js'
 
 export class BookiePool {
@@ -35,6 +35,18 @@ export class BookiePool {
       this.clients.set(info.address, c)
     }
     return c
+  }
+
+  /**
+   * The close notice (docs/PROTOCOL.md "Close notices"): tell the bookies of a closed ledger's last
+   * ensemble its last entry id, so that followers waiting at its end look at the metadata at once. Sent
+   * only once the metadata says CLOSED; a hint, in the background: a bookie that misses it changes nothing.
+   */
+  announceClosed(m: LedgerMetadata): void {
+    if (m.state !== 'CLOSED') return
+    for (const b of m.ensembles.at(-1)!.bookies) {
+      this.client(b).then(c => c.writeLac(m.ledgerId, m.lastEntryId, {closed: true})).catch(() => undefined)
+    }
   }
 
   /** `count` distinct live, writable bookies not in `exclude`, in random order. */

@@ -11,7 +11,7 @@ import {ErrorCode, LogError, asLogError} from '../errors.js'
 import * as ids from '../ids.js'
 import type {LedgerMetadata, MetadataStore, Versioned} from '../meta/store.js'
 import type {ReadEntry} from '../net/bookie-client.js'
-import type {TailStream} from '../net/tail-stream.js'
+import type {TailStream, TailUpdate} from '../net/tail-stream.js'
 import type {BookiePool} from './bookies.js'
 import {bookiesFor, ensembleFor} from './quorum.js'
 
@@ -255,7 +255,7 @@ export class LedgerReader {
           continue
         }
         if (this.closed) return
-        for (const e of await this.poll(next, opts.pollMs ?? 1000)) {
+        for (const e of await this.poll(next, opts.pollMs ?? 1000, opts.signal)) {
           if (opts.to !== undefined && e.entryId > opts.to) return
           yield e
           next = e.entryId + 1n
@@ -269,11 +269,13 @@ export class LedgerReader {
   /**
    * A follower caught up at `next` (next > lastConfirmed) waits up to waitMs for more. Returns the entries
    * from `next` on when a tail read brought them along; otherwise [] after a LAC long poll (refresh), and
-   * lastConfirmed says what read() may get now.
+   * lastConfirmed says what read() may get now. An abort of `signal` ends a wait on a tail stream at once
+   * ([]); a long poll (a transport without tail streams) runs its course.
    */
-  async poll(next: bigint, waitMs: number): Promise<ReadEntry[]> {
-    const got = await this.tail(next, waitMs)
+  async poll(next: bigint, waitMs: number, signal?: AbortSignal): Promise<ReadEntry[]> {
+    const got = await this.tail(next, waitMs, signal)
     if (got !== undefined) return got
+    if (signal?.aborted) return []
     await this.refresh(waitMs)
     return []
   }
@@ -287,7 +289,7 @@ export class LedgerReader {
    * to notice a close), or undefined to use refresh() and read() instead (striping, an older fragment, a
    * failure, a gap, a digest mismatch: those paths know how to go to other replicas).
    */
-  private async tail(next: bigint, waitMs: number): Promise<ReadEntry[] | undefined> {
+  private async tail(next: bigint, waitMs: number, signal?: AbortSignal): Promise<ReadEntry[] | undefined> {
     if (Date.now() - this.metaReadAt > META_REREAD_MS) await this.readMeta()
     if (this.closed) {
       this.close()
@@ -301,7 +303,7 @@ export class LedgerReader {
     }
     const before = this.lac
     const maxBytes = this.o.maxBytes ?? DEFAULT_READ_MAX_BYTES
-    let got: {entries: ReadEntry[]; lac: bigint}
+    let got: {entries: ReadEntry[]; lac: bigint; closed?: true}
     // One deadline for the whole call: moving off a lagging bookie does not start the wait again.
     const deadline = performance.now() + waitMs
     try {
@@ -324,7 +326,7 @@ export class LedgerReader {
         }
         if (feed !== undefined) {
           // Nothing within waitMs is what a long poll that timed out would say: the LAC did not move.
-          const r = await this.fromFeed(feed, next, deadline, ens.bookies.length)
+          const r = await this.fromFeed(feed, next, deadline, ens.bookies.length, signal)
           if (r === 'lagging') {
             // The stream from the other bookie starts at `next` and brings what this one lacked at once.
             this.tailBookie = feed.probe!.index
@@ -354,7 +356,9 @@ export class LedgerReader {
     // A gap or a bad copy: the stream has moved past what the caller gets, so it goes; read() fills in.
     if (out.length < got.entries.length) this.close()
     if (out.length === 0 && got.entries.length > 0) return undefined
-    if (out.length === 0 && this.lac === before) await this.readMeta()
+    // The writer announced the close (the stream's last message): the metadata says CLOSED already.
+    if (got.closed || (out.length === 0 && this.lac === before)) await this.readMeta()
+    if (out.length === 0 && this.closed) this.close()
     return out
   }
 
@@ -365,8 +369,9 @@ export class LedgerReader {
    * Meanwhile the other bookies of the ensemble (`size` of them in all) are asked for their LAC now and then
    * (probe()); 'lagging' when the feed's bookie stayed below what another one reported for LAG_MS.
    */
-  private async fromFeed(feed: Feed, next: bigint, deadline: number, size: number): Promise<{entries: ReadEntry[]; lac: bigint} | 'lagging'> {
+  private async fromFeed(feed: Feed, next: bigint, deadline: number, size: number, signal?: AbortSignal): Promise<TailUpdate | 'lagging'> {
     for (;;) {
+      if (signal?.aborted) return {entries: [], lac: this.lac}
       const now = performance.now()
       const p = feed.probe
       // The stream's bookie, not this reader, is judged: updates it sent and the caller has not taken yet count.
@@ -374,7 +379,7 @@ export class LedgerReader {
       if (size > 1 && !feed.probing && now >= feed.nextProbeAt) this.probe(feed, size)
       // Wake up for the next probe, or to look at the answer of the one on its way.
       const wake = Math.min(deadline, feed.probing ? now + LAG_PROBE_MS : feed.nextProbeAt)
-      const u = await feed.stream.next(Math.max(0, wake - now))
+      const u = await feed.stream.next(Math.max(0, wake - now), signal)
       if (u === undefined) {
         if (performance.now() >= deadline) return {entries: [], lac: this.lac}
         continue
@@ -383,9 +388,12 @@ export class LedgerReader {
       const last = u.entries.at(-1)
       if (last === undefined) return u
       feed.at = last.entryId + 1n
-      if (last.entryId < next) continue
+      if (last.entryId < next) {
+        if (u.closed) return {entries: [], lac: u.lac, closed: true}
+        continue
+      }
       const first = u.entries.findIndex(e => e.entryId >= next)
-      return first === 0 ? u : {entries: u.entries.slice(first), lac: u.lac}
+      return first === 0 ? u : {entries: u.entries.slice(first), lac: u.lac, ...(u.closed ? {closed: true as const} : {})}
     }
   }
 

@@ -429,30 +429,44 @@ export class LedgerWriter {
 
   /**
    * Wait for everything appended to be confirmed, then close the ledger in metadata (CAS) with its last
-   * entry id. Closing twice returns the same result.
+   * entry id, and tell the bookies (announceClosed) unless `announce` is false (the log writer announces a
+   * segment's close once the next segment is published). Closing twice returns the same result.
    */
-  close(): Promise<{lastEntryId: bigint; length: bigint}> {
-    this.closed ??= (async () => {
-      // Appends called before close() are still admitted (waiting ones enter as confirmations make room)
-      // and confirmed.
-      while ((this.pending.length > 0 || this.waitingHead < this.waiting.length) && !this.failed) await new Promise<void>(resolve => this.drainWaiters.push(resolve))
-      await this.changes.catch(() => undefined)
-      if (this.failed) throw this.failed
-      for (let attempt = 0; ; attempt++) {
-        const m = this.meta.value
-        try {
-          const length = BigInt(this.lengthBytes)
-          this.meta = await this.store.updateLedger({...m, state: 'CLOSED', lastEntryId: this.lac, length}, this.meta.version)
-          return {lastEntryId: this.lac, length}
-        } catch (err) {
-          if (!isLogError(err) || err.code !== ErrorCode.BAD_VERSION || attempt >= 5) throw err
-          const fresh = await this.store.getLedger(this.ledgerId)
-          if (fresh.value.state === 'CLOSED' && fresh.value.lastEntryId === this.lac) return {lastEntryId: this.lac, length: fresh.value.length}
-          if (fresh.value.state !== 'OPEN') throw new LogError(ErrorCode.FENCED, `ledger ${this.ledgerId} is ${fresh.value.state}: recovery took over`)
-          this.meta = fresh
-        }
-      }
-    })()
+  close(opts: {announce?: boolean} = {}): Promise<{lastEntryId: bigint; length: bigint}> {
+    const first = this.closed === undefined
+    this.closed ??= this.closeLedger()
+    if (first && opts.announce !== false) void this.closed.then(() => this.announceClosed(), () => undefined)
     return this.closed
+  }
+
+  /**
+   * Tell the bookies of the last ensemble that the ledger is closed at its last entry (explicit LAC with
+   * closed=1): followers waiting at its end learn it at once instead of at the end of their poll, and read
+   * the metadata. A hint, sent once the metadata says CLOSED; a bookie that misses it changes nothing.
+   */
+  announceClosed(): void {
+    this.pool.announceClosed(this.meta.value)
+  }
+
+  private async closeLedger(): Promise<{lastEntryId: bigint; length: bigint}> {
+    // Appends called before close() are still admitted (waiting ones enter as confirmations make room)
+    // and confirmed.
+    while ((this.pending.length > 0 || this.waitingHead < this.waiting.length) && !this.failed) await new Promise<void>(resolve => this.drainWaiters.push(resolve))
+    await this.changes.catch(() => undefined)
+    if (this.failed) throw this.failed
+    for (let attempt = 0; ; attempt++) {
+      const m = this.meta.value
+      try {
+        const length = BigInt(this.lengthBytes)
+        this.meta = await this.store.updateLedger({...m, state: 'CLOSED', lastEntryId: this.lac, length}, this.meta.version)
+        return {lastEntryId: this.lac, length}
+      } catch (err) {
+        if (!isLogError(err) || err.code !== ErrorCode.BAD_VERSION || attempt >= 5) throw err
+        const fresh = await this.store.getLedger(this.ledgerId)
+        if (fresh.value.state === 'CLOSED' && fresh.value.lastEntryId === this.lac) return {lastEntryId: this.lac, length: fresh.value.length}
+        if (fresh.value.state !== 'OPEN') throw new LogError(ErrorCode.FENCED, `ledger ${this.ledgerId} is ${fresh.value.state}: recovery took over`)
+        this.meta = fresh
+      }
+    }
   }
 }

@@ -172,9 +172,13 @@ export class LogWriter {
     return this.failed
   }
 
-  /** Close the current segment (waiting for its appends) and record it closed. */
+  /**
+   * Close the current segment (waiting for its appends) and record it closed. Its ledger's close is
+   * announced to the bookies (followers at its end then look at once) by the caller, once the log's
+   * metadata shows what comes next.
+   */
   private async sealCurrent(): Promise<void> {
-    const {lastEntryId, length} = await this.ledger.close()
+    const {lastEntryId, length} = await this.ledger.close({announce: false})
     const seg = this.segment
     await this.store.update(this.name, m => {
       if (m.epoch !== this.epoch) throw fenced(this.name, `epoch ${m.epoch} is newer than ours, ${this.epoch}`)
@@ -189,6 +193,7 @@ export class LogWriter {
       const m = await this.store.get(this.name)
       this.config = m.value.config
       const next = await LogWriter.startSegment(this.client, this.store, this.name, this.epoch, this.config)
+      this.ledger.announceClosed() // the next segment is published: a follower finds it when it looks
       this.ledger = next.ledger
       this.segment = next.segment
       this.segmentBytes = 0
@@ -206,6 +211,7 @@ export class LogWriter {
       while (this.rolling) await this.rolling
       if (this.failed) return
       await this.sealCurrent()
+      this.ledger.announceClosed()
       await this.store.update(this.name, m => (m.epoch === this.epoch ? {...m, writer: null} : undefined))
     })()
     return this.closing
@@ -304,7 +310,7 @@ export async function* readLog(client: LedgerOps, store: LogStore, name: string,
           }
           return
         }
-        const done = take(await reader.poll(entry, pollMs), out)
+        const done = take(await reader.poll(entry, pollMs, o.signal), out)
         for (const x of out) yield x
         if (done) return
         if (o.signal?.aborted) return

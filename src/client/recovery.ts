@@ -87,5 +87,6 @@ export async function recoverLedger(store: MetadataStore, pool: BookiePool, ledg
   }
   const lastEntryId = entryId - 1n
   m = await casLoop(store, ledgerId, cur => (cur.value.state === 'CLOSED' ? undefined : {...cur.value, state: 'CLOSED', lastEntryId}))
+  pool.announceClosed(m.value) // followers of the dead writer's ledger look at the metadata now
   return m
 }

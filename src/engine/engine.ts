@@ -218,6 +218,9 @@ const defaults = {
   codecThreads: 1,
 }
 
+/** Close notices (noteClosed) kept at most: a follower needs one only while it waits at a ledger's end. */
+export const MAX_CLOSE_NOTICES = 10_000
+
 /** A checkpoint is written after at least this many times its own size of journal (see checkpointEvery). */
 export const CHECKPOINT_RATIO = 16
 
@@ -262,6 +265,8 @@ export class StorageEngine {
   /** Adds written but not yet durable, per ledger, one group per addBatch call: a repeated add joins the first. */
   private readonly pending = new Map<bigint, InFlight[]>()
   private readonly waiters = new Map<bigint, Set<LacWaiter>>()
+  /** Ledgers whose writer said it closed them, with their last entry id (closeNotice), oldest first. */
+  private readonly closeNotices = new Map<bigint, number>()
   private readonly readers = new Map<number, Promise<FileHandle>>()
   /** add() calls of this turn, on their way to one addBatch. */
   private coalesced: {reqs: AddRequest[]; outcome: Promise<Array<LogError | undefined>>} | undefined
@@ -776,7 +781,7 @@ export class StorageEngine {
     const ledgerId = ids.ledgerId(ledgerIdIn)
     const after = Number(ids.lac(afterIn))
     const current = this.state.ledgers.get(ledgerId)?.lac ?? -1
-    if (current > after || timeoutMs <= 0 || signal?.aborted) return BigInt(current)
+    if (current > after || timeoutMs <= 0 || signal?.aborted || this.closeNotices.has(ledgerId)) return BigInt(current)
     return new Promise<bigint>(resolve => {
       let set = this.waiters.get(ledgerId)
       if (!set) this.waiters.set(ledgerId, (set = new Set()))
@@ -806,12 +811,35 @@ export class StorageEngine {
     return BigInt(this.state.ledgerFor(ledgerId).lac)
   }
 
-  private notifyLac(ledgerId: bigint): void {
+  /**
+   * The writer closed the ledger with `lastEntryId` as its last entry (LedgerWriter.close, after its
+   * metadata says CLOSED): raises the LAC to it, and ends every LAC wait on the ledger at once, now and
+   * later, so that followers at its end learn of the close without waiting out their poll (they then read
+   * the metadata, which stays the truth). A hint in memory, like updateLac: lost on restart (followers then
+   * notice the close at their next poll's end, as before); the most recent MAX_CLOSE_NOTICES are kept.
+   */
+  noteClosed(ledgerIdIn: bigint, lastEntryIdIn: bigint): bigint {
+    const lac = this.updateLac(ledgerIdIn, lastEntryIdIn)
+    const ledgerId = ids.ledgerId(ledgerIdIn)
+    this.closeNotices.delete(ledgerId)
+    this.closeNotices.set(ledgerId, Number(lastEntryIdIn))
+    if (this.closeNotices.size > MAX_CLOSE_NOTICES) this.closeNotices.delete(this.closeNotices.keys().next().value!)
+    this.notifyLac(ledgerId, true)
+    return lac
+  }
+
+  /** The last entry id of the ledger as its writer announced when closing it (noteClosed), if it did. */
+  closeNotice(ledgerId: bigint): bigint | undefined {
+    const n = this.closeNotices.get(ledgerId)
+    return n === undefined ? undefined : BigInt(n)
+  }
+
+  private notifyLac(ledgerId: bigint, all = false): void {
     const set = this.waiters.get(ledgerId)
     if (!set) return
     const lac = this.state.ledgers.get(ledgerId)?.lac ?? -1
     for (const w of set) {
-      if (lac > w.after) {
+      if (all || lac > w.after) {
         clearTimeout(w.timer)
         set.delete(w)
         w.resolve(BigInt(lac))
@@ -848,6 +876,7 @@ export class StorageEngine {
       throw new LogError(ErrorCode.NO_SUCH_LEDGER, `no ledger ${ledgerId} on this bookie`, {detail: {ledgerId: String(ledgerId)}})
     }
     this.state.dropLedger(ledgerId)
+    this.closeNotices.delete(ledgerId)
     const set = this.waiters.get(ledgerId)
     if (set) for (const w of set) { clearTimeout(w.timer); w.resolve(-1n) }
     this.waiters.delete(ledgerId)

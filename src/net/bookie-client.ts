@@ -66,7 +66,8 @@ export interface BookieClient {
    */
   readLac(ledgerId: bigint, after: bigint, waitMs: number, opts?: {timeoutMs?: number}): Promise<{lac: bigint; lastEntryId: bigint}>
   /** Explicit LAC (an idle writer's; adds carry it otherwise): raises the bookie's LAC, wakes its long polls. Returns the bookie's LAC. */
-  writeLac(ledgerId: bigint, lac: bigint): Promise<bigint>
+  /** Explicit LAC (a hint for followers); with `closed`, the last entry id of a ledger its writer just closed. */
+  writeLac(ledgerId: bigint, lac: bigint, opts?: {closed?: boolean}): Promise<bigint>
   fence(ledgerId: bigint): Promise<{lac: bigint; lastEntryId: bigint}>
   /** NO_SUCH_LEDGER when the bookie holds nothing of it. */
   deleteLedger(ledgerId: bigint): Promise<void>
@@ -206,8 +207,8 @@ class HttpBookieClient implements BookieClient {
     return this.positions(res)
   }
 
-  async writeLac(ledgerIdIn: bigint, lac: bigint): Promise<bigint> {
-    const v = this.json(await this.call('POST', `/v1/ledgers/${ids.ledgerId(ledgerIdIn)}/lac?lac=${ids.lac(lac)}`))
+  async writeLac(ledgerIdIn: bigint, lac: bigint, opts: {closed?: boolean} = {}): Promise<bigint> {
+    const v = this.json(await this.call('POST', `/v1/ledgers/${ids.ledgerId(ledgerIdIn)}/lac?lac=${ids.lac(lac)}${opts.closed === true ? '&closed=1' : ''}`))
     try {
       return ids.lac(v['lac'])
     } catch {

@@ -19,7 +19,11 @@ export const STREAM_TYPE = 'application/x-logctl-stream'
 export const FATAL_REQUEST_ID = 0xffffffff
 /** length + requestId */
 export const ENVELOPE_HEAD = 8
-export const RequestStatus = {OK: 0, REFUSED: 1} as const
+/**
+ * A response's status byte: OK, REFUSED (the body is the error), and CLOSED, a tail stream's last message
+ * (a LAC and entries, as OK) sent when the writer announced the ledger closed and the follower has it all.
+ */
+export const RequestStatus = {OK: 0, REFUSED: 1, CLOSED: 2} as const
 
 /** A request or response envelope around `body`: one buffer, `extra` bytes (the response status) after the head. */
 export function envelope(requestId: number, body: Buffer, status?: number): Buffer {

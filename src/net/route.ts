@@ -11,7 +11,7 @@ import type {BookieMetrics} from './metrics.js'
 export const JSON_TYPE = 'application/json'
 
 /** The engine calls a bookie server makes (StorageEngine satisfies it). */
-export type BookieEngine = Pick<StorageEngine, 'dir' | 'readOnly' | 'verifyOffloadBytes' | 'addBatch' | 'readRangeWith' | 'ledger' | 'waitForLac' | 'updateLac' | 'fence' | 'deleteLedger' | 'status'>
+export type BookieEngine = Pick<StorageEngine, 'dir' | 'readOnly' | 'verifyOffloadBytes' | 'addBatch' | 'readRangeWith' | 'ledger' | 'waitForLac' | 'updateLac' | 'noteClosed' | 'closeNotice' | 'fence' | 'deleteLedger' | 'status'>
 
 /** pino's Logger fits; so does a console-like object with these methods. */
 export interface NetLogger {
@@ -104,6 +104,14 @@ export function intIn(name: string, min: number, max: number): (v: string) => nu
     const n = /^\d{1,16}$/.test(v) ? Number(v) : NaN
     if (!(n >= min && n <= max)) throw new LogError(ErrorCode.BAD_INPUT, `query parameter ${name} must be an integer in ${min}..${max}, got ${JSON.stringify(v.slice(0, 40))}`, {detail: {param: name}})
     return n
+  }
+}
+
+/** A 0/1 query parameter. */
+export function flag(name: string): (v: string) => boolean {
+  return v => {
+    if (v !== '0' && v !== '1') throw new LogError(ErrorCode.BAD_INPUT, `query parameter ${name} must be 0 or 1, got ${JSON.stringify(v.slice(0, 40))}`, {detail: {param: name}})
+    return v === '1'
   }
 }
 

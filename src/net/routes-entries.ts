@@ -230,7 +230,13 @@ async function tailStream(ctx: ServerContext, req: RouteRequest): Promise<undefi
       const t0 = performance.now()
       await ctx.engine.waitForLac(ledgerId, next - 1n, waitMs, gone.signal)
       if (gone.signal.aborted) break
-      const {lac, out: message, first, last} = await tailUpdate(ctx, ledgerId, next, maxBytes, (entries, lac) => tailMessage(seq, lac, entries))
+      // The writer closed the ledger (lac-write closed=1): once the follower has it all, the message saying so is the last.
+      const closedAt = ctx.engine.closeNotice(ledgerId)
+      const {lac, out: message, first, last} = await tailUpdate(ctx, ledgerId, next, maxBytes, (entries, lac) => {
+        const end = entries.length > 0 ? entries.at(-1)!.entryId : next - 1n
+        return tailMessage(seq, lac, entries, closedAt !== undefined && end >= closedAt ? RequestStatus.CLOSED : RequestStatus.OK)
+      })
+      const ended = closedAt !== undefined && (last ?? next - 1n) >= closedAt
       const gap = lac >= next && first !== next
       if (last !== undefined) next = last + 1n
       if (gone.signal.aborted || stream.destroyed) break
@@ -248,7 +254,7 @@ async function tailStream(ctx: ServerContext, req: RouteRequest): Promise<undefi
           gone.signal.addEventListener('abort', done, {once: true})
         })
       }
-      if (gap) break
+      if (gap || ended) break
     }
   } catch (err) {
     if (!stream.destroyed && !stream.writableEnded) stream.write(envelope(FATAL_REQUEST_ID, Buffer.from(errorReply(err).body), RequestStatus.REFUSED))

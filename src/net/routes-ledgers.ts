@@ -3,7 +3,7 @@
  */
 import {ErrorCode, isLogError} from '../errors.js'
 import * as ids from '../ids.js'
-import {intIn, jsonReply, param, type Reply, type Route, type RouteRequest, type ServerContext} from './route.js'
+import {flag, intIn, jsonReply, param, type Reply, type Route, type RouteRequest, type ServerContext} from './route.js'
 
 export function ledgerRoutes(ctx: ServerContext): Route[] {
   const path = (suffix: string): RegExp => new RegExp(`^/v1/ledgers/([^/]+)${suffix}$`)
@@ -67,11 +67,15 @@ async function readLac(ctx: ServerContext, req: RouteRequest): Promise<Reply> {
 
 /**
  * Explicit LAC from an idle writer (no later add carries it piggybacked). Only raises the bookie's LAC; kept
- * in memory (engine.updateLac), so it wakes long polls without a journal write.
+ * in memory (engine.updateLac), so it wakes long polls without a journal write. With closed=1 the LAC is the
+ * last entry of a ledger its writer has just closed (engine.noteClosed): long polls and tail streams at its
+ * end answer at once, and a tail stream ends with a CLOSED message.
  */
 async function writeLac(ctx: ServerContext, req: RouteRequest): Promise<Reply> {
   const ledgerId = ids.ledgerId(req.params[0])
-  const lac = ctx.engine.updateLac(ledgerId, param(req.query, 'lac', ids.lac))
+  const at = param(req.query, 'lac', ids.lac)
+  const closed = param(req.query, 'closed', flag('closed'), false)
+  const lac = closed ? ctx.engine.noteClosed(ledgerId, at) : ctx.engine.updateLac(ledgerId, at)
   return jsonReply({ledgerId, lac})
 }
 

@@ -25,14 +25,14 @@ import {errorFromBody, unavailable} from './transport.js'
 const LAC_BYTES = 8
 
 /**
- * One tail-stream message, envelope and all, in one buffer: status OK, the LAC, then an ENTRIES message
- * encoded in place (a catch-up message can be megabytes: no second copy).
+ * One tail-stream message, envelope and all, in one buffer: status OK (or CLOSED, the last one), the LAC,
+ * then an ENTRIES message encoded in place (a catch-up message can be megabytes: no second copy).
  */
-export function tailMessage(seq: number, lac: bigint, entries: readonly EntryItem[]): Buffer {
+export function tailMessage(seq: number, lac: bigint, entries: readonly EntryItem[], status: number = RequestStatus.OK): Buffer {
   const at = ENVELOPE_HEAD + 1 + LAC_BYTES
   const out = Buffer.allocUnsafe(at + entriesEncodingLength(entries))
   writeEnvelopeHead(out, seq, out.length - ENVELOPE_HEAD)
-  out[ENVELOPE_HEAD] = RequestStatus.OK
+  out[ENVELOPE_HEAD] = status
   out.writeBigInt64BE(lac, ENVELOPE_HEAD + 1)
   encodeEntries(entries, out.subarray(at))
   return out
@@ -43,6 +43,11 @@ export interface TailUpdate {
   entries: EntryItem[]
   /** The bookie's LAC when it sent them. */
   lac: bigint
+  /**
+   * The last update: the ledger's writer announced it closed at `lac` and the stream has brought everything
+   * up to it (the metadata says so too by then; it stays the truth).
+   */
+  closed?: true
 }
 
 export interface TailStreamOptions {
@@ -113,9 +118,10 @@ export class TailStream {
 
   /**
    * The next update: at once when one is queued, else the first to arrive within `ms` (undefined if none
-   * did). Rejects once the stream failed or ended (what was queued before is still delivered first).
+   * did, or if `signal` aborts first). Rejects once the stream failed or ended (what was queued before is
+   * still delivered first).
    */
-  next(ms: number): Promise<TailUpdate | undefined> {
+  next(ms: number, signal?: AbortSignal): Promise<TailUpdate | undefined> {
     const u = this.queue.shift()
     if (u !== undefined) {
       this.took(u)
@@ -123,12 +129,24 @@ export class TailStream {
     }
     if (this.failure) return Promise.reject(this.failure)
     if (this.waiter) return Promise.reject(new LogError(ErrorCode.INTERNAL, 'TailStream.next() called while another next() waits'))
+    if (signal?.aborted) return Promise.resolve(undefined)
     return new Promise<TailUpdate | undefined>((resolve, reject) => {
+      const stop = (): void => {
+        clearTimeout(this.waiter?.timer)
+        this.waiter = undefined
+        resolve(undefined)
+      }
+      const done = <T>(settle: (v: T) => void) => (v: T): void => {
+        signal?.removeEventListener('abort', stop)
+        settle(v)
+      }
       const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', stop)
         this.waiter = undefined
         resolve(undefined)
       }, ms)
-      this.waiter = {resolve, reject, timer}
+      this.waiter = {resolve: done(resolve), reject: done(reject), timer}
+      signal?.addEventListener('abort', stop, {once: true})
     })
   }
 
@@ -162,8 +180,9 @@ export class TailStream {
   private onMessage(e: Envelope): void {
     if (this.failure) return
     const body = joined(e)
-    if (e.requestId === FATAL_REQUEST_ID || body[0] !== RequestStatus.OK) {
-      this.fail(body[0] === RequestStatus.REFUSED ? errorFromBody(body.subarray(1)) ?? this.malformed('a refusal without a readable error') : this.malformed(`unknown status ${body[0]}`))
+    const status = body[0]
+    if (e.requestId === FATAL_REQUEST_ID || (status !== RequestStatus.OK && status !== RequestStatus.CLOSED)) {
+      this.fail(status === RequestStatus.REFUSED ? errorFromBody(body.subarray(1)) ?? this.malformed('a refusal without a readable error') : this.malformed(`unknown status ${status}`))
       return
     }
     let update: TailUpdate
@@ -179,7 +198,7 @@ export class TailStream {
       }
       this.expected = next
       if (lac > this.heardLac) this.heardLac = lac
-      update = {entries, lac}
+      update = status === RequestStatus.CLOSED ? {entries, lac, closed: true} : {entries, lac}
     } catch (err) {
       this.fail(this.malformed((err as Error).message))
       return
@@ -189,11 +208,13 @@ export class TailStream {
       this.waiter = undefined
       clearTimeout(w.timer)
       w.resolve(update)
-      return
+    } else {
+      this.queue.push(update)
+      for (const x of update.entries) this.queuedBytes += x.payload.length
+      if (this.queuedBytes >= PAUSE_BYTES) this.stream.pause()
     }
-    this.queue.push(update)
-    for (const x of update.entries) this.queuedBytes += x.payload.length
-    if (this.queuedBytes >= PAUSE_BYTES) this.stream.pause()
+    // The bookie ends the stream after it; next() hands out what was queued, then says the stream is over.
+    if (update.closed) this.fail(new LogError(ErrorCode.LEDGER_CLOSED, `ledger ${this.o.ledgerId} was closed by its writer at entry ${update.lac}`, {detail: {bookie: this.address}}))
   }
 
   private malformed(why: string): LogError {

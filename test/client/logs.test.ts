@@ -279,6 +279,63 @@ t.test('a follower sees every entry as it is acknowledged, across segment rolls 
   await log.close()
 })
 
+t.test('a follower with a long poll crosses each segment roll as it happens: the writer announces the close', async t => {
+  const client = await connect(t, cluster)
+  const readerClient = await connect(t, cluster)
+  await client.createLog('rolled', {segmentEntries: 20})
+  const log = await client.openLog('rolled')
+  await log.append(logPayload('r', 0))
+  const seen: bigint[] = []
+  const events = new Conditions()
+  const ac = new AbortController()
+  // A minute's poll: without the close notice a follower at the end of a closed segment waits out its poll
+  // before reading the metadata (the condition below then fails after 20 s; checked to fail so).
+  const following = (async () => {
+    for await (const e of (await readerClient.openLog('rolled')).follow({from: 0n, pollMs: 60_000, signal: ac.signal})) {
+      seen.push(e.offset)
+      events.notify()
+    }
+  })()
+  try {
+    await events.until(() => seen.length === 1, 'the follower has the first entry')
+    // One entry at a time, each waited for: every 20th closes a segment, and the next is in the next segment.
+    for (let i = 1; i < 70; i++) {
+      t.equal(await log.append(logPayload('r', i)), BigInt(i))
+      await events.until(() => seen.length > i, `the follower has offset ${i}`)
+    }
+    t.same(seen, range(0n, 70), 'every entry once, in order, across three rolls')
+    t.equal((await log.info()).segments.length, 4)
+  } finally {
+    // The abort ends the follower's minute-long wait at once (its tail stream's wait listens to it).
+    ac.abort()
+    await following
+    await log.close()
+  }
+})
+
+t.test('aborting a follow ends it at once, not at the end of its poll', async t => {
+  const client = await connect(t, cluster)
+  await client.createLog('aborted')
+  const log = await client.openLog('aborted')
+  t.teardown(() => log.close())
+  await log.append('only')
+  const seen = new Conditions()
+  let got = 0
+  const ac = new AbortController()
+  const following = (async () => {
+    for await (const _ of log.follow({from: 0n, pollMs: 60_000, signal: ac.signal})) {
+      got++
+      seen.notify()
+    }
+    return 'ended' as const
+  })()
+  await seen.until(() => got === 1, 'the follower has the entry and waits at the end')
+  ac.abort()
+  // Before, the wait ran its minute out (checked to fail so).
+  const stuck = new Promise<'stuck'>(resolve => setTimeout(() => resolve('stuck'), 20_000).unref())
+  t.equal(await Promise.race([following, stuck]), 'ended', 'the follow ended after the abort')
+})
+
 t.test('cursors: two consumers commit independently; a SIGKILLed consumer resumes from its last commit (at-least-once)', async t => {
   const client = await connect(t, cluster)
   await client.createLog('consumed', {segmentEntries: 50})

@@ -70,6 +70,35 @@ t.test('a stream from further back catches up in pieces of at most maxBytes, the
   t.ok(largest <= 20, `messages hold at most 20 KB of payload (largest: ${largest} entries of 1000 B)`)
 })
 
+t.test('a writer\'s close notice (lac-write closed=1) ends the streams once they have everything: CLOSED, then over', async t => {
+  const b = await localBookie(t)
+  const c = connectBookie(b.address)
+  t.teardown(() => c.close())
+  await c.addEntries([0n, 1n, 2n, 3n].map(i => entry(9n, i, {lac: i - 1n})))
+  // One stream at the end (caught up to entry 2, the LAC), one from the start: a long wait, so only the notice
+  // can end them quickly (a heartbeat would come after 60 s).
+  const atEnd = c.tailStream(9n, 3n, {waitMs: 60_000})!
+  const behind = c.tailStream(9n, 0n, {waitMs: 60_000})!
+  t.teardown(() => { atEnd.close(); behind.close() })
+  t.same((await nextEntries(behind)).entries.map(e => e.entryId), [0n, 1n, 2n], 'the stream from the start has what the LAC allows')
+  t.equal(await c.writeLac(9n, 3n, {closed: true}), 3n, 'the notice raises the LAC to the last entry')
+  const last = await atEnd.next(20_000)
+  t.same(last && {ids: last.entries.map(e => e.entryId), lac: last.lac, closed: last.closed}, {ids: [3n], lac: 3n, closed: true}, 'the stream at the end: the last entry, flagged CLOSED')
+  await t.rejects(atEnd.next(20_000), {code: ErrorCode.LEDGER_CLOSED}, 'then the stream is over: LEDGER_CLOSED, not a failure of the bookie')
+  const rest = await behind.next(20_000)
+  t.same(rest && {ids: rest.entries.map(e => e.entryId), closed: rest.closed}, {ids: [3n], closed: true}, 'the other stream: the rest, then CLOSED')
+  // A stream opened after the notice, at the end, gets CLOSED at once; a LAC poll at the end answers at once.
+  const late = c.tailStream(9n, 4n, {waitMs: 60_000})!
+  t.teardown(() => late.close())
+  const u = await late.next(20_000)
+  t.same(u && {n: u.entries.length, closed: u.closed}, {n: 0, closed: true}, 'a stream opened after the notice: CLOSED with nothing')
+  t.equal((await c.readLac(9n, 3n, 60_000)).lac, 3n, 'a LAC long poll beyond the end answers at once')
+  const session = rawSession(t, b.address)
+  const bad = await raw(session, {':method': 'POST', ':path': '/v1/ledgers/9/lac?lac=3&closed=yes'})
+  t.equal(bad.json['code'], ErrorCode.BAD_INPUT, 'closed must be 0 or 1')
+  await stillServes(t, b)
+})
+
 t.test('a follower that stops reading for longer than the silence timeout, then reads on, gets everything', async t => {
   const b = await localBookie(t)
   const c = connectBookie(b.address)
