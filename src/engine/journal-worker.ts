@@ -146,7 +146,8 @@ const zeros = new AlignedBuffer()
 
 /**
  * Zero-fill [allocated, target) in 1 MiB writes. On failure the file is cut back to where it was. With
- * direct I/O the whole blocks go through O_DIRECT too (only a segment's first, partial block is buffered):
+ * direct I/O the whole blocks go through O_DIRECT too (only a partial block is buffered: a segment's first,
+ * after its header, and the last of a runway whose size is not a whole number of blocks):
  * written through the cache, the zeros cost a page-cache page per 4 KiB, then their writeback in the next
  * fdatasync, then the page's eviction when the batch's direct write covers it; in a bookie's journal thread
  * under a steady load that was ~half of its CPU (perf, docs/BENCHMARKS.md seventh session).
