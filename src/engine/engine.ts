@@ -819,13 +819,16 @@ export class StorageEngine {
    * notice the close at their next poll's end, as before); the most recent MAX_CLOSE_NOTICES are kept.
    */
   noteClosed(ledgerIdIn: bigint, lastEntryIdIn: bigint): bigint {
-    const lac = this.updateLac(ledgerIdIn, lastEntryIdIn)
     const ledgerId = ids.ledgerId(ledgerIdIn)
+    const last = Number(ids.lac(lastEntryIdIn))
+    if (this.state.tombstones.has(ledgerId)) throw new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${ledgerId} was deleted`, {detail: {ledgerId: String(ledgerId)}})
+    // An empty ledger (last -1) that this bookie holds nothing of stays unknown here: only the notice is kept.
+    this.raiseLac(ledgerId, last)
     this.closeNotices.delete(ledgerId)
-    this.closeNotices.set(ledgerId, Number(lastEntryIdIn))
+    this.closeNotices.set(ledgerId, last)
     if (this.closeNotices.size > MAX_CLOSE_NOTICES) this.closeNotices.delete(this.closeNotices.keys().next().value!)
     this.notifyLac(ledgerId, true)
-    return lac
+    return BigInt(this.state.ledgers.get(ledgerId)?.lac ?? -1)
   }
 
   /** The last entry id of the ledger as its writer announced when closing it (noteClosed), if it did. */
