@@ -343,7 +343,7 @@ export class StorageEngine {
   private admit(ledgerId: bigint, recovery: boolean): void {
     if (this.closing) throw new LogError(ErrorCode.CLOSED, 'the storage engine is closed')
     if (this.readOnlyError) throw new LogError(ErrorCode.READ_ONLY, `the bookie is read-only: ${this.readOnlyError.message}`)
-    if (this.state.tombstones.has(ledgerId)) throw new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${ledgerId} was deleted`, {detail: {ledgerId: String(ledgerId)}})
+    this.refuseDeleted(ledgerId)
     if (!recovery && this.state.ledgers.get(ledgerId)?.fenced) throw new LogError(ErrorCode.FENCED, `ledger ${ledgerId} is fenced`, {detail: {ledgerId: String(ledgerId)}})
   }
 
@@ -621,6 +621,11 @@ export class StorageEngine {
 
   // ---- reads ---------------------------------------------------------------------------------------
 
+  /** NO_SUCH_LEDGER for a ledger this bookie deleted (its tombstone stays until its records are compacted away). */
+  private refuseDeleted(ledgerId: bigint): void {
+    if (this.state.tombstones.has(ledgerId)) throw new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${ledgerId} was deleted`, {detail: {ledgerId: String(ledgerId)}})
+  }
+
   private ledgerOrThrow(ledgerId: bigint) {
     const l = this.state.ledgers.get(ledgerId)
     if (!l) throw new LogError(ErrorCode.NO_SUCH_LEDGER, `no ledger ${ledgerId} on this bookie`, {detail: {ledgerId: String(ledgerId)}})
@@ -646,8 +651,8 @@ export class StorageEngine {
     for (let attempt = 0; ; attempt++) {
       const loc = this.ledgerOrThrow(ledgerId).get(Number(entryId))
       if (!loc) throw new LogError(ErrorCode.NO_SUCH_ENTRY, `no entry ${ledgerId}/${entryId} on this bookie`, {detail: {ledgerId: String(ledgerId), entryId: String(entryId)}})
-      const cached = this.cache.get(ledgerId, Number(entryId))
-      if (cached && cached.digest === loc.digest) return {ledgerId, entryId, lac: cached.lac, payload: cached.payload, digest: cached.digest}
+      const cached = this.fromCache(ledgerId, Number(entryId), loc, false)
+      if (cached) return cached
       try {
         return await this.readAt(ledgerId, entryId, loc)
       } catch (err) {
@@ -745,13 +750,19 @@ export class StorageEngine {
     return use(out)
   }
 
-  /** Entry n as the write cache holds it (the index's copy: same digest), its payload a view; else undefined. */
+  /** Entry n as the write cache holds it, its payload a view; else undefined (see fromCache). */
   private cachedView(ledgerId: bigint, n: number): StoredEntry | undefined {
     const loc = this.state.ledgers.get(ledgerId)?.get(n)
-    if (!loc) return undefined
-    const cached = this.cache.get(ledgerId, n, true)
-    if (!cached || cached.digest !== loc.digest) return undefined
-    return {ledgerId, entryId: BigInt(n), lac: cached.lac, payload: cached.payload, digest: cached.digest}
+    return loc && this.fromCache(ledgerId, n, loc, true)
+  }
+
+  /**
+   * Entry n from the write cache when the copy there is the one the index holds (same digest: the cache may
+   * keep an older copy of an entry written twice); its payload a copy, or with `view` a view of the cache.
+   */
+  private fromCache(ledgerId: bigint, n: number, loc: {digest: number}, view: boolean): StoredEntry | undefined {
+    const c = this.cache.get(ledgerId, n, view)
+    return c && c.digest === loc.digest ? {ledgerId, entryId: BigInt(n), lac: c.lac, payload: c.payload, digest: c.digest} : undefined
   }
 
   /** Entries from `from` on whose payload is a view of the write cache get a copy instead (in place). */
@@ -806,7 +817,7 @@ export class StorageEngine {
   updateLac(ledgerIdIn: bigint, lacIn: bigint): bigint {
     const ledgerId = ids.ledgerId(ledgerIdIn)
     const lac = Number(ids.lac(lacIn))
-    if (this.state.tombstones.has(ledgerId)) throw new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${ledgerId} was deleted`, {detail: {ledgerId: String(ledgerId)}})
+    this.refuseDeleted(ledgerId)
     this.raiseLac(ledgerId, lac)
     return BigInt(this.state.ledgerFor(ledgerId).lac)
   }
@@ -821,7 +832,7 @@ export class StorageEngine {
   noteClosed(ledgerIdIn: bigint, lastEntryIdIn: bigint): bigint {
     const ledgerId = ids.ledgerId(ledgerIdIn)
     const last = Number(ids.lac(lastEntryIdIn))
-    if (this.state.tombstones.has(ledgerId)) throw new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${ledgerId} was deleted`, {detail: {ledgerId: String(ledgerId)}})
+    this.refuseDeleted(ledgerId)
     // An empty ledger (last -1) that this bookie holds nothing of stays unknown here: only the notice is kept.
     this.raiseLac(ledgerId, last)
     this.closeNotices.delete(ledgerId)
@@ -857,7 +868,7 @@ export class StorageEngine {
   async fence(ledgerIdIn: bigint): Promise<LedgerInfo> {
     const ledgerId = ids.ledgerId(ledgerIdIn)
     if (this.closing) throw new LogError(ErrorCode.CLOSED, 'the storage engine is closed')
-    if (this.state.tombstones.has(ledgerId)) throw new LogError(ErrorCode.NO_SUCH_LEDGER, `ledger ${ledgerId} was deleted`, {detail: {ledgerId: String(ledgerId)}})
+    this.refuseDeleted(ledgerId)
     const l = this.state.ledgerFor(ledgerId)
     const already = l.fenced
     l.fenced = true // refuse new ordinary adds at once, before the record is durable
