@@ -37,7 +37,6 @@ import type {FromJournal, JournalInit, ToJournal} from './messages.js'
 
 const init = workerData as JournalInit
 const port = parentPort!
-const ZERO_CHUNK = Buffer.alloc(1024 * 1024)
 
 let fd = -1
 /** The same file opened with O_DIRECT for batch writes (-1: buffered writes). */
@@ -141,8 +140,11 @@ function dropDirect(): void {
   tailLength = -1
 }
 
-/** Page-aligned zeros for direct zero-fill writes (a WebAssembly.Memory starts zeroed and is never written). */
-const zeros = new AlignedBuffer()
+/**
+ * 1 MiB of zeros for the zero-fill, page-aligned so that direct writes can use it too (a WebAssembly.Memory
+ * starts zeroed; this one is never written).
+ */
+const ZERO_CHUNK = new AlignedBuffer().of(1024 * 1024)
 
 /**
  * Zero-fill [allocated, target) in 1 MiB writes. On failure the file is cut back to where it was. With
@@ -161,7 +163,7 @@ function extendTo(target: number): void {
       if (direct) {
         const n = Math.min(ZERO_CHUNK.length, target - pos) & ~(BLOCK - 1)
         try {
-          pwriteFully(dfd, zeros.of(ZERO_CHUNK.length), 0, n, pos)
+          pwriteFully(dfd, ZERO_CHUNK, 0, n, pos)
           pos += n
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err

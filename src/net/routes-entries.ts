@@ -232,11 +232,11 @@ async function tailStream(ctx: ServerContext, req: RouteRequest): Promise<undefi
       if (gone.signal.aborted) break
       // The writer closed the ledger (lac-write closed=1): once the follower has it all, the message saying so is the last.
       const closedAt = ctx.engine.closeNotice(ledgerId)
+      let ended = false
       const {lac, out: message, first, last} = await tailUpdate(ctx, ledgerId, next, maxBytes, (entries, lac) => {
-        const end = entries.length > 0 ? entries.at(-1)!.entryId : next - 1n
-        return tailMessage(seq, lac, entries, closedAt !== undefined && end >= closedAt ? RequestStatus.CLOSED : RequestStatus.OK)
+        ended = closedAt !== undefined && (entries.at(-1)?.entryId ?? next - 1n) >= closedAt
+        return tailMessage(seq, lac, entries, ended ? RequestStatus.CLOSED : RequestStatus.OK)
       })
-      const ended = closedAt !== undefined && (last ?? next - 1n) >= closedAt
       const gap = lac >= next && first !== next
       if (last !== undefined) next = last + 1n
       if (gone.signal.aborted || stream.destroyed) break

@@ -131,22 +131,19 @@ export class TailStream {
     if (this.waiter) return Promise.reject(new LogError(ErrorCode.INTERNAL, 'TailStream.next() called while another next() waits'))
     if (signal?.aborted) return Promise.resolve(undefined)
     return new Promise<TailUpdate | undefined>((resolve, reject) => {
-      const stop = (): void => {
-        clearTimeout(this.waiter?.timer)
+      // Time's up or the caller gave up: nothing (an update or a failure settles it through the waiter).
+      const expire = (): void => {
+        const w = this.waiter
         this.waiter = undefined
-        resolve(undefined)
+        clearTimeout(w?.timer)
+        w?.resolve(undefined)
       }
       const done = <T>(settle: (v: T) => void) => (v: T): void => {
-        signal?.removeEventListener('abort', stop)
+        signal?.removeEventListener('abort', expire)
         settle(v)
       }
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', stop)
-        this.waiter = undefined
-        resolve(undefined)
-      }, ms)
-      this.waiter = {resolve: done(resolve), reject: done(reject), timer}
-      signal?.addEventListener('abort', stop, {once: true})
+      this.waiter = {resolve: done(resolve), reject: done(reject), timer: setTimeout(expire, ms)}
+      signal?.addEventListener('abort', expire, {once: true})
     })
   }
 
