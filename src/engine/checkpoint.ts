@@ -1,36 +1,54 @@
 /**
  * Index checkpoints: a snapshot of EngineState plus the journal position it covers, so that a restart
- * replays only the records written after it. Layout (little-endian; typed-array columns are copied as is,
- * so a checkpoint is only read on a little-endian host, which Node's supported platforms all are):
+ * replays only the records written after it. The manifest, index.ckpt (little-endian; typed-array columns
+ * are copied as is, so a checkpoint is only read on a little-endian host, which Node's supported platforms
+ * all are):
  *
  *   magic "LOGCTLCK" | version u32 | reserved u32
  *   segmentId u64 | offset u64 | lastSeq u64                       position covered, batch number before it
  *   nSegments u32 | nTombstones u32 | nLedgers u32 | reserved u32
  *   nSegments x (id u64, end u64, sealed u64)
  *   nTombstones x ledgerId u64
- *   nLedgers x (ledgerId u64 | flags u32 (bit 0 fenced) | n u32 | lac f64 | payloadBytes f64 |
- *               ids f64[n] | seg u32[n] | off u32[n] | len u32[n] | dig u32[n])
+ *   nLedgers x (ledgerId u64 | flags u32 (bit 0 fenced, bit 1 columns in a piece file) | n u32 | lac f64 |
+ *               payloadBytes f64 | then either the columns ids f64[n] | seg u32[n] | off u32[n] | len u32[n] |
+ *               dig u32[n], or (bit 1) piece u64 | crc32c u32 of the piece file | reserved u32)
  *   crc32c u32 of everything before
  *
- * Written to index.ckpt.tmp (with O_DIRECT, paced: writeCheckpoint), fsynced, renamed over index.ckpt,
- * directory fsynced. A checkpoint that fails
- * its CRC is ignored (and reported): segments are never removed in a way that a full replay can't
- * reconstruct (compaction copies FENCE and DELETE records forward), so a checkpoint is only ever a
- * shortcut, never the only copy of anything.
+ * Version 2 (version 1 had no bit 1 and is still read). A ledger whose columns are PIECE_BYTES or more keeps
+ * them in a piece file of its own, index/<ledgerId>-<piece>.idx (the five columns, nothing else), written
+ * once and named again by every later manifest until the ledger changes: a checkpoint writes the manifest
+ * and the pieces of the ledgers that changed since the last one, not the whole index (a bookie holding 5
+ * million entries rewrote 125 MB at every checkpoint, the journal syncs of all three bookies of an
+ * ensemble waiting behind them: docs/BENCHMARKS.md, eighth session). Pieces are written and synced first,
+ * then the manifest (to index.ckpt.tmp, with O_DIRECT, paced: writeCheckpoint), fsynced, renamed over
+ * index.ckpt, directory fsynced; then pieces no manifest names any more are removed. A checkpoint that
+ * fails its CRC, or names a piece that is missing or fails its CRC, is ignored (and reported): segments
+ * are never removed in a way that a full replay can't reconstruct (compaction copies FENCE and DELETE
+ * records forward), so a checkpoint is only ever a shortcut, never the only copy of anything.
  */
 import {constants, existsSync, readFileSync} from 'node:fs'
-import {open, rename, type FileHandle} from 'node:fs/promises'
+import {mkdir, open, readdir, rename, unlink, type FileHandle} from 'node:fs/promises'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {join} from 'node:path'
 import {crc} from '../checksum.js'
 import {ErrorCode, LogError} from '../errors.js'
 import {AlignedBuffer, BLOCK} from './aligned.js'
-import {INDEX_COLUMNS, LedgerIndex} from './ledger-index.js'
+import {INDEX_COLUMNS, LedgerIndex, type IndexColumns} from './ledger-index.js'
 import type {EngineState} from './state.js'
 
 const MAGIC = Buffer.from('LOGCTLCK', 'latin1')
-export const CHECKPOINT_VERSION = 1
+export const CHECKPOINT_VERSION = 2
 export const CHECKPOINT_FILE = 'index.ckpt'
+/** Where piece files live, under the data directory. */
+export const PIECE_DIR = 'index'
+const FENCED = 1
+const IN_PIECE = 2
+/** Columns of at least this many bytes (~2,700 entries) go to a piece file; smaller ones stay in the manifest. */
+export const PIECE_BYTES = 64 * 1024
+
+export function pieceFileName(ledgerId: bigint, piece: number): string {
+  return `${String(ledgerId).padStart(20, '0')}-${String(piece).padStart(20, '0')}.idx`
+}
 
 export interface CheckpointPosition {
   segmentId: number
@@ -38,28 +56,52 @@ export interface CheckpointPosition {
   lastSeq: bigint
 }
 
-/** A checkpoint ready to write: its bytes as pieces, in file order, without the CRC that ends the file. */
-export interface EncodedCheckpoint {
-  pieces: Uint8Array[]
-  /** File size, CRC included. */
+/** A piece file to write before the manifest: one ledger's columns, views of its snapshot. */
+export interface PieceFile {
+  name: string
+  parts: Uint8Array[]
   bytes: number
-  /** The index's own arrays back the big pieces (copy on write until then): call once written. */
-  release: () => void
+  /** Where the manifest holds this piece's CRC (patched in once the piece is written). */
+  crcAt: {buf: Buffer; offset: number}
 }
 
-/** Columns at least this large are written from the index's arrays; smaller bytes are copied into pieces. */
-const VIEW_BYTES = 64 * 1024
+/** A checkpoint ready to write: the manifest's bytes as pieces, in file order, without its CRC, and the piece files to write first. */
+export interface EncodedCheckpoint {
+  pieces: Uint8Array[]
+  /** Manifest size, CRC included. */
+  bytes: number
+  /** Piece files this checkpoint writes (ledgers that changed since their last piece, or have none). */
+  files: PieceFile[]
+  /** Bytes this checkpoint writes: the manifest and its new piece files. */
+  written: number
+  /** Every piece file the manifest names (written now or kept from earlier checkpoints). */
+  referenced: Set<string>
+  /** The index's own arrays back the big pieces (copy on write until then): call once written. */
+  release: () => void
+  /** Once the manifest is in place: the ledgers written remember their new piece. */
+  commit: () => void
+}
+
+/** Size of the buffers the manifest's small parts are copied into. */
+const SCRATCH_BYTES = 64 * 1024
 
 /**
  * Snapshot the state for a checkpoint. This runs on the main thread, between two adds (the snapshot must be
  * of one moment), so it copies only headers and small columns; the big columns are views of the index's
  * arrays, kept unchanged by copy on write (LedgerIndex.snapshot) until writeCheckpoint has written them.
  * Copying them took ~13 ms per million entries here (page faults of a fresh 24 MB buffer, the copy, a CRC
- * of the whole), a pause every add waited for.
+ * of the whole), a pause every add waited for. A ledger whose piece file still holds its columns (nothing
+ * was put since) is only named.
  */
 export function encodeCheckpoint(state: EngineState, pos: CheckpointPosition): EncodedCheckpoint {
   const pieces: Uint8Array[] = []
   const shared: LedgerIndex[] = []
+  const files: PieceFile[] = []
+  const referenced = new Set<string>()
+  const made: Array<{l: LedgerIndex; file: PieceFile; version: number}> = []
+  // A number no piece the manifest keeps has: names are never reused while a manifest may name them.
+  let pieceId = Number(pos.lastSeq)
+  for (const l of state.ledgers.values()) if (l.piece !== undefined && l.piece.id >= pieceId) pieceId = l.piece.id + 1
   let bytes = 4
   let scratch = Buffer.allocUnsafe(0)
   let used = 0
@@ -72,7 +114,7 @@ export function encodeCheckpoint(state: EngineState, pos: CheckpointPosition): E
   const room = (n: number): number => {
     if (used + n > scratch.length) {
       flush()
-      scratch = Buffer.allocUnsafe(Math.max(n, VIEW_BYTES))
+      scratch = Buffer.allocUnsafe(Math.max(n, SCRATCH_BYTES))
     }
     const at = used
     used += n
@@ -103,38 +145,62 @@ export function encodeCheckpoint(state: EngineState, pos: CheckpointPosition): E
     scratch.writeBigUInt64LE(id, at)
   }
   for (const [id, l] of state.ledgers) {
-    const at = room(32)
+    const inPiece = l.size * 24 >= PIECE_BYTES
+    let at = room(32)
     scratch.writeBigUInt64LE(id, at)
-    scratch.writeUInt32LE(l.fenced ? 1 : 0, at + 8)
+    scratch.writeUInt32LE((l.fenced ? FENCED : 0) | (inPiece ? IN_PIECE : 0), at + 8)
     scratch.writeUInt32LE(l.size, at + 12)
     scratch.writeDoubleLE(l.lac, at + 16)
     scratch.writeDoubleLE(l.payloadBytes, at + 24)
-    const big = l.size * 8 >= VIEW_BYTES
-    const chunks = big ? l.snapshot() : l.columns()
-    if (big) shared.push(l)
-    // Each column whole (its chunks in order), then the next column: the file's layout.
-    for (const col of INDEX_COLUMNS.flatMap(name => chunks.map(c => c[name]))) {
-      const view = new Uint8Array(col.buffer, col.byteOffset, col.byteLength)
-      if (view.length >= VIEW_BYTES) {
-        flush()
-        pieces.push(view)
-        bytes += view.length
-      } else {
-        const at = room(view.length)
-        scratch.set(view, at)
-      }
+    if (inPiece) {
+      at = room(16)
+      const kept = l.piece !== undefined && l.piece.version === l.version ? l.piece : undefined
+      const piece = kept?.id ?? pieceId
+      scratch.writeBigUInt64LE(BigInt(piece), at)
+      scratch.writeUInt32LE(kept?.crc ?? 0, at + 8)
+      scratch.writeUInt32LE(0, at + 12)
+      const name = pieceFileName(id, piece)
+      referenced.add(name)
+      if (kept) continue
+      const parts = columnsInOrder(l.snapshot())
+      shared.push(l)
+      const file = {name, parts, bytes: l.size * 24, crcAt: {buf: scratch, offset: at + 8}}
+      files.push(file)
+      made.push({l, file, version: l.version})
+      continue
+    }
+    for (const view of columnsInOrder(l.columns())) {
+      const at = room(view.length)
+      scratch.set(view, at)
     }
   }
   flush()
-  return {pieces, bytes, release: () => { for (const l of shared) l.release() }}
+  return {
+    pieces, bytes, files, referenced,
+    written: bytes + files.reduce((n, f) => n + f.bytes, 0),
+    release: () => { for (const l of shared) l.release() },
+    commit: () => {
+      for (const {l, file, version} of made) l.piece = {id: pieceId, crc: file.crcAt.buf.readUInt32LE(file.crcAt.offset), version}
+    },
+  }
 }
 
-export function decodeCheckpoint(b: Buffer, state: EngineState, file: string): CheckpointPosition {
+/** Each column whole (its chunks in order), then the next column: the layout of the columns in a file. */
+function columnsInOrder(chunks: IndexColumns[]): Uint8Array[] {
+  return INDEX_COLUMNS.flatMap(name => chunks.map(c => new Uint8Array(c[name].buffer, c[name].byteOffset, c[name].byteLength)))
+}
+
+/**
+ * Read a manifest into `state`; `readPiece` gives the bytes of a piece file it names (index/NAME). A piece
+ * that is missing, of the wrong size or fails the CRC the manifest holds for it makes the whole checkpoint
+ * CORRUPT, as a manifest failing its own CRC does.
+ */
+export function decodeCheckpoint(b: Buffer, state: EngineState, file: string, readPiece: (name: string) => Buffer): CheckpointPosition {
   const bad = (why: string): LogError => new LogError(ErrorCode.CORRUPT, `${file}: ${why}`, {detail: {file}})
   if (b.length < 60 || !b.subarray(0, 8).equals(MAGIC)) throw bad('not a logctl checkpoint')
   if (b.readUInt32LE(b.length - 4) !== crc(b.subarray(0, b.length - 4))) throw bad('checkpoint checksum mismatch')
   const version = b.readUInt32LE(8)
-  if (version !== CHECKPOINT_VERSION) throw new LogError(ErrorCode.BAD_FORMAT_VERSION, `${file}: checkpoint version ${version} is not ${CHECKPOINT_VERSION}`, {detail: {file, version}})
+  if (version !== CHECKPOINT_VERSION && version !== 1) throw new LogError(ErrorCode.BAD_FORMAT_VERSION, `${file}: checkpoint version ${version} is not ${CHECKPOINT_VERSION} (or 1)`, {detail: {file, version}})
   let o = 16
   const pos = {segmentId: Number(b.readBigUInt64LE(o)), offset: Number(b.readBigUInt64LE(o + 8)), lastSeq: b.readBigUInt64LE(o + 16)}
   o += 24
@@ -157,17 +223,37 @@ export function decodeCheckpoint(b: Buffer, state: EngineState, file: string): C
   for (let i = 0; i < nLedgers; i++) {
     need(32)
     const id = b.readBigUInt64LE(o)
-    const fenced = (b.readUInt32LE(o + 8) & 1) === 1
+    const flags = b.readUInt32LE(o + 8)
     const n = b.readUInt32LE(o + 12)
     const lac = b.readDoubleLE(o + 16)
     const payloadBytes = b.readDoubleLE(o + 24)
     o += 32
-    need(n * 24)
+    let src = b
+    let at: number
+    let piece: {id: number; crc: number} | undefined
+    if ((flags & IN_PIECE) !== 0) {
+      need(16)
+      piece = {id: Number(b.readBigUInt64LE(o)), crc: b.readUInt32LE(o + 8)}
+      o += 16
+      const name = pieceFileName(id, piece.id)
+      try {
+        src = readPiece(name)
+      } catch (err) {
+        throw bad(`index piece ${name} is unreadable: ${(err as Error).message}`)
+      }
+      if (src.length !== n * 24) throw bad(`index piece ${name} has ${src.length} bytes, not ${n * 24}`)
+      if (crc(src) !== piece.crc) throw bad(`index piece ${name} fails its checksum`)
+      at = 0
+    } else {
+      need(n * 24)
+      at = o
+      o += n * 24
+    }
     // Copy into fresh, aligned arrays (the file buffer's offsets are not aligned for Float64Array).
     const col = <T>(bytes: number, make: (ab: ArrayBuffer) => T): T => {
       const ab = new ArrayBuffer(bytes)
-      new Uint8Array(ab).set(b.subarray(o, o + bytes))
-      o += bytes
+      new Uint8Array(ab).set(src.subarray(at, at + bytes))
+      at += bytes
       return make(ab)
     }
     const ids = col(n * 8, ab => new Float64Array(ab))
@@ -176,9 +262,10 @@ export function decodeCheckpoint(b: Buffer, state: EngineState, file: string): C
     const len = col(n * 4, ab => new Uint32Array(ab))
     const dig = col(n * 4, ab => new Uint32Array(ab))
     const l = LedgerIndex.fromColumns({ids, seg, off, len, dig})
-    l.fenced = fenced
+    l.fenced = (flags & FENCED) !== 0
     l.lac = lac
     l.payloadBytes = payloadBytes
+    if (piece) l.piece = {...piece, version: l.version}
     state.ledgers.set(id, l)
   }
   state.recountLive()
@@ -188,7 +275,7 @@ export function decodeCheckpoint(b: Buffer, state: EngineState, file: string): C
 export function readCheckpoint(dir: string, state: EngineState): CheckpointPosition | undefined {
   const file = join(dir, CHECKPOINT_FILE)
   if (!existsSync(file)) return undefined
-  return decodeCheckpoint(readFileSync(file), state, file)
+  return decodeCheckpoint(readFileSync(file), state, file, name => readFileSync(join(dir, PIECE_DIR, name)))
 }
 
 /**
@@ -215,87 +302,126 @@ export interface CheckpointWriteOptions {
 }
 
 /**
- * Write an encoded checkpoint to a temporary file through a page-aligned staging buffer, its CRC computed
- * step by step and appended last, synced as it goes, paced; rename it over the previous checkpoint and sync
- * the directory (all off the main thread but the copies and CRC of 1 MiB steps); then release the snapshot
- * (also when the write fails).
+ * Write an encoded checkpoint: its new piece files, then the manifest to a temporary file, each through a
+ * page-aligned staging buffer, CRC'd step by step (the manifest's CRC appended last, the pieces' CRCs patched
+ * into the manifest before it is written), synced as they go, paced as one stream of bytes; sync the piece
+ * directory, rename the manifest over the previous one and sync the directory (all off the main thread but
+ * the copies and CRCs of 1 MiB steps); release the snapshot (also when the write fails); once the manifest
+ * is in place, remove the piece files it no longer names.
  */
 export async function writeCheckpoint(dir: string, enc: EncodedCheckpoint, o: CheckpointWriteOptions): Promise<void> {
   const tmp = join(dir, `${CHECKPOINT_FILE}.tmp`)
+  const pieceDir = join(dir, PIECE_DIR)
   try {
-    const fh = await open(tmp, 'w')
-    let direct: FileHandle | undefined
-    if (o.directIo && constants.O_DIRECT !== undefined) {
-      try {
-        direct = await open(tmp, constants.O_WRONLY | constants.O_DIRECT)
-      } catch {
-        // EINVAL: no O_DIRECT on this file system; the buffered handle writes everything.
-      }
+    const pacer = {started: performance.now(), written: 0}
+    const buf = new AlignedBuffer().of(WRITE_CHUNK)
+    if (enc.files.length > 0) {
+      await mkdir(pieceDir, {recursive: true})
+      for (const f of enc.files) f.crcAt.buf.writeUInt32LE(await writeSteps(join(pieceDir, f.name), f.parts, buf, o, pacer), f.crcAt.offset)
+      await syncDir(pieceDir)
     }
-    try {
-      const buf = new AlignedBuffer().of(WRITE_CHUNK)
-      const started = performance.now()
-      let c = 0
-      let pos = 0
-      let used = 0
-      let unsynced = 0
-      /** Write the staged bytes at `pos` (whole blocks with O_DIRECT; the last, partial step buffered). */
-      const flush = async (): Promise<void> => {
-        if (direct !== undefined && used % BLOCK === 0) {
-          try {
-            await writeAll(direct, buf, used, pos)
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err
-            await direct.close().catch(() => undefined)
-            direct = undefined
-            await writeAll(fh, buf, used, pos)
-          }
-        } else {
-          await writeAll(fh, buf, used, pos)
-        }
-        pos += used
-        unsynced += used
-        used = 0
-        if (unsynced >= SYNC_BYTES) {
-          await fh.datasync()
-          unsynced = 0
-        }
-        const rate = o.pace()
-        const wait = rate > 0 ? (pos / rate) * 1000 - (performance.now() - started) : 0
-        if (wait >= 1) await sleep(wait)
-      }
-      const stage = async (p: Uint8Array, checked: boolean): Promise<void> => {
-        for (let off = 0; off < p.length;) {
-          const n = Math.min(WRITE_CHUNK - used, p.length - off)
-          const part = p.subarray(off, off + n)
-          if (checked) c = crc(part, c)
-          buf.set(part, used)
-          used += n
-          off += n
-          if (used === WRITE_CHUNK) await flush()
-        }
-      }
-      for (const p of enc.pieces) await stage(p, true)
-      const tail = Buffer.allocUnsafe(4)
-      tail.writeUInt32LE(c >>> 0, 0)
-      await stage(tail, false)
-      if (used > 0) await flush()
-      await fh.datasync()
-    } finally {
-      await direct?.close().catch(() => undefined)
-      await fh.close()
-    }
+    await writeSteps(tmp, enc.pieces, buf, o, pacer, true)
   } finally {
     enc.release()
   }
   await rename(tmp, join(dir, CHECKPOINT_FILE))
   // The directory's fsync on the thread pool: a synchronous one stalled the bookie's event loop for as long
   // as the file system took to commit (ms under load).
-  const dh = await open(dir, 'r')
+  await syncDir(dir)
+  enc.commit()
+  await removePieces(pieceDir, name => !enc.referenced.has(name))
+}
+
+/** Remove the piece files `drop` says (best effort: one left behind is removed by a later checkpoint). */
+async function removePieces(pieceDir: string, drop: (name: string) => boolean): Promise<void> {
+  let names: string[]
+  try {
+    names = await readdir(pieceDir)
+  } catch {
+    return
+  }
+  for (const name of names) if (name.endsWith('.idx') && drop(name)) await unlink(join(pieceDir, name)).catch(() => undefined)
+}
+
+async function syncDir(path: string): Promise<void> {
+  const dh = await open(path, 'r')
   try {
     await dh.sync()
   } finally {
     await dh.close()
+  }
+}
+
+/**
+ * Write `parts` to a new file at `path` through `buf` (page-aligned, WRITE_CHUNK bytes) in WRITE_CHUNK steps:
+ * O_DIRECT where the file system allows it, the last partial step buffered; synced every SYNC_BYTES and at
+ * the end; after each step, waits as long as the pace asks (pacer counts every file of the checkpoint).
+ * Returns the CRC32C of the parts; with `appendCrc`, also writes it after them.
+ */
+async function writeSteps(path: string, parts: readonly Uint8Array[], buf: Buffer, o: CheckpointWriteOptions, pacer: {started: number; written: number}, appendCrc = false): Promise<number> {
+  const fh = await open(path, 'w')
+  let direct: FileHandle | undefined
+  if (o.directIo && constants.O_DIRECT !== undefined) {
+    try {
+      direct = await open(path, constants.O_WRONLY | constants.O_DIRECT)
+    } catch {
+      // EINVAL: no O_DIRECT on this file system; the buffered handle writes everything.
+    }
+  }
+  try {
+    let c = 0
+    let pos = 0
+    let used = 0
+    let unsynced = 0
+    /** Write the staged bytes at `pos` (whole blocks with O_DIRECT; the last, partial step buffered). */
+    const flush = async (): Promise<void> => {
+      if (direct !== undefined && used % BLOCK === 0) {
+        try {
+          await writeAll(direct, buf, used, pos)
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err
+          await direct.close().catch(() => undefined)
+          direct = undefined
+          await writeAll(fh, buf, used, pos)
+        }
+      } else {
+        await writeAll(fh, buf, used, pos)
+      }
+      pos += used
+      pacer.written += used
+      unsynced += used
+      used = 0
+      if (unsynced >= SYNC_BYTES) {
+        await fh.datasync()
+        unsynced = 0
+      }
+      const rate = o.pace()
+      const wait = rate > 0 ? (pacer.written / rate) * 1000 - (performance.now() - pacer.started) : 0
+      if (wait >= 1) await sleep(wait)
+    }
+    const stage = async (p: Uint8Array, checked: boolean): Promise<void> => {
+      for (let off = 0; off < p.length;) {
+        const n = Math.min(WRITE_CHUNK - used, p.length - off)
+        const part = p.subarray(off, off + n)
+        if (checked) c = crc(part, c)
+        buf.set(part, used)
+        used += n
+        off += n
+        if (used === WRITE_CHUNK) await flush()
+      }
+    }
+    for (const p of parts) await stage(p, true)
+    if (appendCrc) {
+      const tail = Buffer.allocUnsafe(4)
+      tail.writeUInt32LE(c >>> 0, 0)
+      await stage(tail, false)
+    }
+    if (used > 0) await flush()
+    await fh.datasync()
+    return c >>> 0
+  } finally {
+    await direct?.close().catch(() => undefined)
+    await fh.close()
   }
 }
 

@@ -921,10 +921,10 @@ export class StorageEngine {
         const started = performance.now()
         const enc = encodeCheckpoint(this.state, {segmentId: head.segmentId, offset: head.offset, lastSeq: BigInt(head.nextSeq - 1)})
         this.bytesSinceCheckpoint = 0
-        this.lastCheckpointBytes = enc.bytes
+        this.lastCheckpointBytes = enc.written
         // Paced, except when closing (a stop should not wait for the pace).
         await writeCheckpoint(this.dir, enc, {directIo: this.opts.directIo, pace: () => (this.closing ? 0 : this.opts.checkpointBytesPerSec)})
-        channels.checkpoint.publish({dir: this.dir, bytes: enc.bytes, ms: performance.now() - started})
+        channels.checkpoint.publish({dir: this.dir, bytes: enc.written, pieces: enc.files.length, ms: performance.now() - started})
       } finally {
         this.checkpointing = undefined
       }
@@ -945,11 +945,12 @@ export class StorageEngine {
   }
 
   /**
-   * Journal bytes between checkpoints: checkpointBytes, or CHECKPOINT_RATIO times the last checkpoint's size
-   * when that is more. A checkpoint rewrites the whole index (24 bytes an entry), so a fixed interval made its
-   * cost grow with the data held (1M entries: 24 MB written, and an fsync that stalls the journal's own
-   * syncs, every 64 MiB of adds); this bounds it to 1/CHECKPOINT_RATIO of the journal's bytes, and replay at
-   * restart to CHECKPOINT_RATIO times the index size.
+   * Journal bytes between checkpoints: checkpointBytes, or CHECKPOINT_RATIO times the bytes the last
+   * checkpoint wrote when that is more. A checkpoint rewrites the manifest and the pieces of the ledgers that
+   * changed (checkpoint.ts), 24 bytes an entry of each, so a fixed interval let its cost grow with the size of
+   * the ledgers being written (1M entries: 24 MB written, and an fsync that stalls the journal's own syncs,
+   * every 64 MiB of adds); this bounds it to 1/CHECKPOINT_RATIO of the journal's bytes, and replay at restart
+   * to CHECKPOINT_RATIO times what a checkpoint writes.
    */
   private checkpointEvery(): number {
     return Math.max(this.opts.checkpointBytes, CHECKPOINT_RATIO * this.lastCheckpointBytes)

@@ -32,7 +32,7 @@
 import {existsSync, readFileSync, statSync, type Stats} from 'node:fs'
 import {join} from 'node:path'
 import {ErrorCode, LogError, fromSystemError, isLogError} from '../errors.js'
-import {CHECKPOINT_FILE, decodeCheckpoint, type CheckpointPosition} from './checkpoint.js'
+import {CHECKPOINT_FILE, PIECE_DIR, decodeCheckpoint, type CheckpointPosition} from './checkpoint.js'
 import {FORMAT_VERSION, RecordFlag, RecordType, SEGMENT_HEADER_BYTES, segmentFileName, type RecordHeader} from './format.js'
 import {listSegments, creationInterrupted} from './replay.js'
 import {scanSegment, type ScanItem} from './scan.js'
@@ -200,7 +200,7 @@ function checkCheckpoint(dir: string, present: ReadonlySet<number>, problems: Ve
   const state = new EngineState()
   let position: CheckpointPosition
   try {
-    position = decodeCheckpoint(bytes, state, path)
+    position = decodeCheckpoint(bytes, state, path, name => readFileSync(join(dir, PIECE_DIR, name)))
   } catch (err) {
     if (!isLogError(err)) throw err
     const kind = err.code === ErrorCode.BAD_FORMAT_VERSION ? 'unknown-format' : 'bad-checkpoint'

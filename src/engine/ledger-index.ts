@@ -76,6 +76,10 @@ export class LedgerIndex {
   lac = -1
   /** Payload bytes (uncompressed) of the entries held. */
   payloadBytes = 0
+  /** Moves with every change of the columns (put): a checkpoint rewrites a ledger's piece file only when it did. */
+  version = 0
+  /** The checkpoint piece file holding the columns as they were at `version` (checkpoint.ts), if any. */
+  piece: {id: number; crc: number; version: number} | undefined
   /** Never empty ones: every chunk holds at least one entry. */
   private chunks: Chunk[] = []
   private n = 0
@@ -156,6 +160,7 @@ export class LedgerIndex {
 
   /** Set the location of entryId (no location object: one call per durable entry); returns the previous location when it replaced one. */
   put(entryId: number, segmentId: number, offset: number, length: number, digest: number): EntryLocation | undefined {
+    this.version++
     let p = this.find(entryId)
     if (p >= 0) {
       const prev = this.at(p)

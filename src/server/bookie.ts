@@ -46,8 +46,8 @@ export class Bookie {
   }
 
   private readonly onCheckpoint = (msg: unknown): void => {
-    const m = msg as {dir?: unknown; bytes?: number; ms?: number}
-    if (m.dir === this.engine.dir) this.logger.info({event: 'checkpoint', bytes: m.bytes, ms: m.ms === undefined ? undefined : Math.round(m.ms)}, 'index checkpoint written')
+    const m = msg as {dir?: unknown; bytes?: number; pieces?: number; ms?: number}
+    if (m.dir === this.engine.dir) this.logger.info({event: 'checkpoint', bytes: m.bytes, pieces: m.pieces, ms: m.ms === undefined ? undefined : Math.round(m.ms)}, 'index checkpoint written')
   }
 
   private constructor(

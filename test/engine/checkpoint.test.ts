@@ -1,10 +1,11 @@
 // Checkpoints are written from the index's own arrays over several turns (no copy on the main thread):
 // the index keeps a snapshot's arrays unchanged by copying on write, and what is read back is the state of
 // the snapshot's moment, whatever changed while it was being written.
-import t from 'tap'
-import {readFileSync, statSync} from 'node:fs'
+import t, {type Test} from 'tap'
+import {readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {CHECKPOINT_FILE, encodeCheckpoint, readCheckpoint, writeCheckpoint} from '../../src/engine/checkpoint.js'
+import {CHECKPOINT_FILE, PIECE_DIR, encodeCheckpoint, pieceFileName, readCheckpoint, writeCheckpoint} from '../../src/engine/checkpoint.js'
+import {ErrorCode} from '../../src/errors.js'
 import {INDEX_COLUMNS, LedgerIndex} from '../../src/engine/ledger-index.js'
 import {EngineState} from '../../src/engine/state.js'
 import {tempDir} from '../helpers/entries.js'
@@ -112,25 +113,109 @@ t.test('a chunked index matches a model through appends, inserts, replacements, 
   t.same(copyOf(back), copyOf(l), 'fromColumns rebuilds the same index')
 })
 
-t.test('a checkpoint of several MiB and an odd size is the same file written directly or through the cache, paced step by step', async t => {
+t.test('a checkpoint of several MiB and an odd size is the same files written directly or through the cache, paced step by step', async t => {
   const state = new EngineState()
   const l = state.ledgerFor(5n)
   // 150,001 entries: 3.6 MB of columns, not a whole number of 1 MiB steps or 4 KiB blocks.
   for (let i = 0; i <= 150_000; i++) l.put(i, 2, 64 + i * 1080, 1080, (i * 2654435761) >>> 0)
   l.lac = 150_000
-  const files: Buffer[] = []
+  const files: Buffer[][] = []
   for (const directIo of [true, false]) {
     const dir = tempDir(t)
     let asked = 0
+    l.piece = undefined // as if never written: each directory gets the whole index
     const enc = encodeCheckpoint(state, {segmentId: 2, offset: 8192, lastSeq: 3n})
     await writeCheckpoint(dir, enc, {directIo, pace: () => { asked++; return 0 }})
     const file = join(dir, CHECKPOINT_FILE)
-    t.equal(statSync(file).size, enc.bytes, `directIo ${directIo}: the file is exactly the checkpoint's size`)
-    t.equal(asked, Math.ceil(enc.bytes / (1024 * 1024)), `directIo ${directIo}: the pace is asked once per 1 MiB step`)
+    const piece = join(dir, PIECE_DIR, pieceFileName(5n, 3))
+    t.equal(statSync(file).size, enc.bytes, `directIo ${directIo}: the manifest is exactly its size`)
+    t.equal(statSync(piece).size, 150_001 * 24, `directIo ${directIo}: the ledger's piece file is exactly its columns`)
+    t.equal(enc.written, enc.bytes + 150_001 * 24)
+    t.equal(asked, Math.ceil(enc.bytes / (1024 * 1024)) + Math.ceil((150_001 * 24) / (1024 * 1024)), `directIo ${directIo}: the pace is asked once per 1 MiB step of each file`)
     const back = new EngineState()
     t.same(readCheckpoint(dir, back), {segmentId: 2, offset: 8192, lastSeq: 3n})
     t.same(copyOf(back.ledgers.get(5n)!), copyOf(l), `directIo ${directIo}: every entry read back`)
-    files.push(readFileSync(file))
+    files.push([readFileSync(file), readFileSync(piece)])
   }
-  t.ok(files[0]!.equals(files[1]!), 'both ways give the same bytes')
+  t.ok(files[0]![0]!.equals(files[1]![0]!) && files[0]![1]!.equals(files[1]![1]!), 'both ways give the same bytes')
+})
+
+t.test('a checkpoint writes only the pieces of ledgers that changed, and removes the pieces no manifest names', async t => {
+  const dir = tempDir(t)
+  const state = new EngineState()
+  const fill = (id: bigint, from: number, to: number): void => {
+    const l = state.ledgerFor(id)
+    for (let i = from; i < to; i++) l.put(i, 1, 64 + i * 1080, 1080, i * 31)
+    l.lac = to - 1
+  }
+  fill(1n, 0, 10_000) // big: pieces
+  fill(2n, 0, 10_000)
+  fill(3n, 0, 10_000)
+  fill(4n, 0, 50) // small: inline in the manifest
+  const write = async (lastSeq: bigint): Promise<ReturnType<typeof encodeCheckpoint>> => {
+    const enc = encodeCheckpoint(state, {segmentId: 1, offset: 4096, lastSeq})
+    await writeCheckpoint(dir, enc, {directIo: true, pace: () => 0})
+    return enc
+  }
+  const pieces = (): string[] => readdirSync(join(dir, PIECE_DIR)).sort()
+  const readBack = (): EngineState => {
+    const back = new EngineState()
+    readCheckpoint(dir, back)
+    return back
+  }
+  const same = (t: Test, what: string): void => {
+    const back = readBack()
+    t.same([...back.ledgers].map(([id, l]) => [id, l.lac, copyOf(l)]), [...state.ledgers].map(([id, l]) => [id, l.lac, copyOf(l)]), what)
+  }
+
+  const first = await write(10n)
+  t.same(first.files.map(f => f.name), [1n, 2n, 3n].map(id => pieceFileName(id, 10)), 'the first checkpoint writes a piece per big ledger')
+  t.same(pieces(), [1n, 2n, 3n].map(id => pieceFileName(id, 10)))
+  same(t, 'read back whole')
+
+  fill(2n, 10_000, 10_100) // ledger 2 grows, 1 and 3 do not; the small one changes too
+  fill(4n, 50, 60)
+  state.ledgerFor(3n).fenced = true // a header change only: the piece still holds the columns
+  const second = await write(20n)
+  t.same(second.files.map(f => f.name), [pieceFileName(2n, 20)], 'the second writes only the changed ledger\'s piece')
+  t.ok(second.written < 10_100 * 24 + 64 * 1024, `and ${second.written} bytes in all, not the whole index again`)
+  t.same(pieces(), [pieceFileName(1n, 10), pieceFileName(2n, 20), pieceFileName(3n, 10)], 'the piece it replaced is gone')
+  same(t, 'read back whole, old pieces and new')
+  t.equal(readBack().ledgers.get(3n)!.fenced, true)
+
+  const third = await write(20n) // nothing changed (and the same batch number): nothing but the manifest
+  t.same(third.files, [])
+  t.same(pieces(), [pieceFileName(1n, 10), pieceFileName(2n, 20), pieceFileName(3n, 10)])
+
+  state.dropLedger(1n)
+  fill(2n, 10_100, 10_101)
+  const fourth = await write(20n) // a batch number an existing piece already has: the new piece gets a higher one
+  t.same(fourth.files.map(f => f.name), [pieceFileName(2n, 21)])
+  t.same(pieces(), [pieceFileName(2n, 21), pieceFileName(3n, 10)], 'a dropped ledger\'s piece is removed with it')
+  same(t, 'read back after a drop')
+
+  // A restart reads the pieces back and remembers them: its first checkpoint rewrites nothing unchanged.
+  const restarted = readBack()
+  const enc = encodeCheckpoint(restarted, {segmentId: 1, offset: 4096, lastSeq: 30n})
+  enc.release()
+  t.same(enc.files, [], 'after a restart, unchanged ledgers are only named')
+})
+
+t.test('a checkpoint whose piece is missing, cut short or damaged is CORRUPT as a whole', async t => {
+  for (const damage of ['missing', 'short', 'flipped'] as const) {
+    const dir = tempDir(t)
+    const state = new EngineState()
+    const l = state.ledgerFor(7n)
+    for (let i = 0; i < 5000; i++) l.put(i, 1, 64 + i * 100, 100, i)
+    await writeCheckpoint(dir, encodeCheckpoint(state, {segmentId: 1, offset: 4096, lastSeq: 5n}), {directIo: false, pace: () => 0})
+    const piece = join(dir, PIECE_DIR, pieceFileName(7n, 5))
+    if (damage === 'missing') unlinkSync(piece)
+    else if (damage === 'short') truncateSync(piece, 5000 * 24 - 4)
+    else {
+      const b = readFileSync(piece)
+      b[4321] = b[4321]! ^ 0x10
+      writeFileSync(piece, b)
+    }
+    t.throws(() => readCheckpoint(dir, new EngineState()), {code: ErrorCode.CORRUPT, message: new RegExp(`index piece ${pieceFileName(7n, 5)}`)}, `a ${damage} piece`)
+  }
 })
