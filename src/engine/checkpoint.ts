@@ -9,16 +9,18 @@
  *   nSegments u32 | nTombstones u32 | nLedgers u32 | reserved u32
  *   nSegments x (id u64, end u64, sealed u64)
  *   nTombstones x ledgerId u64
- *   nLedgers x (ledgerId u64 | flags u32 (bit 0 fenced, bit 1 columns in a piece file) | n u32 | lac f64 |
+ *   nLedgers x (ledgerId u64 | flags u32 (bit 0 fenced, bit 1 columns in piece files) | n u32 | lac f64 |
  *               payloadBytes f64 | then either the columns ids f64[n] | seg u32[n] | off u32[n] | len u32[n] |
- *               dig u32[n], or (bit 1) piece u64 | crc32c u32 of the piece file | reserved u32)
+ *               dig u32[n], or (bit 1) nPieces u32 | reserved u32 | nPieces x (piece u64 | entries u32 |
+ *               crc32c u32 of the piece file))
  *   crc32c u32 of everything before
  *
  * Version 2 (version 1 had no bit 1 and is still read). A ledger whose columns are PIECE_BYTES or more keeps
- * them in a piece file of its own, index/<ledgerId>-<piece>.idx (the five columns, nothing else), written
- * once and named again by every later manifest until the ledger changes: a checkpoint writes the manifest
- * and the pieces of the ledgers that changed since the last one, not the whole index (a bookie holding 5
- * million entries rewrote 125 MB at every checkpoint, the journal syncs of all three bookies of an
+ * them in piece files, one per chunk of its index (LedgerIndex: at most 64 Ki entries, 1.5 MB), each
+ * index/<ledgerId>-<piece>.idx (that chunk's five columns, nothing else), written once and named again by
+ * every later manifest until that chunk changes. Appends change only a ledger's last chunk, so a checkpoint
+ * writes the manifest and the chunks that changed since the last one, not the whole index (a bookie holding
+ * 5 million entries rewrote 125 MB at every checkpoint, the journal syncs of all three bookies of an
  * ensemble waiting behind them: docs/BENCHMARKS.md, eighth session). Pieces are written and synced first,
  * then the manifest (to index.ckpt.tmp, with O_DIRECT, paced: writeCheckpoint), fsynced, renamed over
  * index.ckpt, directory fsynced; then pieces no manifest names any more are removed. A checkpoint that
@@ -33,7 +35,7 @@ import {join} from 'node:path'
 import {crc} from '../checksum.js'
 import {ErrorCode, LogError} from '../errors.js'
 import {AlignedBuffer, BLOCK} from './aligned.js'
-import {INDEX_COLUMNS, LedgerIndex, type IndexColumns} from './ledger-index.js'
+import {INDEX_COLUMNS, LedgerIndex, type IndexColumns, type SavedPiece} from './ledger-index.js'
 import type {EngineState} from './state.js'
 
 const MAGIC = Buffer.from('LOGCTLCK', 'latin1')
@@ -43,7 +45,7 @@ export const CHECKPOINT_FILE = 'index.ckpt'
 export const PIECE_DIR = 'index'
 const FENCED = 1
 const IN_PIECE = 2
-/** Columns of at least this many bytes (~2,700 entries) go to a piece file; smaller ones stay in the manifest. */
+/** Columns of at least this many bytes (~2,700 entries) go to piece files; smaller ones stay in the manifest. */
 export const PIECE_BYTES = 64 * 1024
 
 export function pieceFileName(ledgerId: bigint, piece: number): string {
@@ -56,7 +58,7 @@ export interface CheckpointPosition {
   lastSeq: bigint
 }
 
-/** A piece file to write before the manifest: one ledger's columns, views of its snapshot. */
+/** A piece file to write before the manifest: one chunk of a ledger's index, views of its snapshot. */
 export interface PieceFile {
   name: string
   parts: Uint8Array[]
@@ -70,7 +72,7 @@ export interface EncodedCheckpoint {
   pieces: Uint8Array[]
   /** Manifest size, CRC included. */
   bytes: number
-  /** Piece files this checkpoint writes (ledgers that changed since their last piece, or have none). */
+  /** Piece files this checkpoint writes (chunks that changed since their last piece, or have none). */
   files: PieceFile[]
   /** Bytes this checkpoint writes: the manifest and its new piece files. */
   written: number
@@ -78,7 +80,7 @@ export interface EncodedCheckpoint {
   referenced: Set<string>
   /** The index's own arrays back the big pieces (copy on write until then): call once written. */
   release: () => void
-  /** Once the manifest is in place: the ledgers written remember their new piece. */
+  /** Once the manifest is in place: the chunks written remember their new piece. */
   commit: () => void
 }
 
@@ -90,18 +92,15 @@ const SCRATCH_BYTES = 64 * 1024
  * of one moment), so it copies only headers and small columns; the big columns are views of the index's
  * arrays, kept unchanged by copy on write (LedgerIndex.snapshot) until writeCheckpoint has written them.
  * Copying them took ~13 ms per million entries here (page faults of a fresh 24 MB buffer, the copy, a CRC
- * of the whole), a pause every add waited for. A ledger whose piece file still holds its columns (nothing
- * was put since) is only named.
+ * of the whole), a pause every add waited for. A chunk whose piece file still holds it (nothing changed in it
+ * since) is only named.
  */
 export function encodeCheckpoint(state: EngineState, pos: CheckpointPosition): EncodedCheckpoint {
   const pieces: Uint8Array[] = []
   const shared: LedgerIndex[] = []
   const files: PieceFile[] = []
   const referenced = new Set<string>()
-  const made: Array<{l: LedgerIndex; file: PieceFile; version: number}> = []
-  // A number no piece the manifest keeps has: names are never reused while a manifest may name them.
-  let pieceId = Number(pos.lastSeq)
-  for (const l of state.ledgers.values()) if (l.piece !== undefined && l.piece.id >= pieceId) pieceId = l.piece.id + 1
+  const made: Array<{keep: (p: SavedPiece) => void; file: PieceFile; piece: number}> = []
   let bytes = 4
   let scratch = Buffer.allocUnsafe(0)
   let used = 0
@@ -153,20 +152,25 @@ export function encodeCheckpoint(state: EngineState, pos: CheckpointPosition): E
     scratch.writeDoubleLE(l.lac, at + 16)
     scratch.writeDoubleLE(l.payloadBytes, at + 24)
     if (inPiece) {
-      at = room(16)
-      const kept = l.piece !== undefined && l.piece.version === l.version ? l.piece : undefined
-      const piece = kept?.id ?? pieceId
-      scratch.writeBigUInt64LE(BigInt(piece), at)
-      scratch.writeUInt32LE(kept?.crc ?? 0, at + 8)
-      scratch.writeUInt32LE(0, at + 12)
-      const name = pieceFileName(id, piece)
-      referenced.add(name)
-      if (kept) continue
-      const parts = columnsInOrder(l.snapshot())
+      const chunks = l.pieces()
       shared.push(l)
-      const file = {name, parts, bytes: l.size * 24, crcAt: {buf: scratch, offset: at + 8}}
-      files.push(file)
-      made.push({l, file, version: l.version})
+      at = room(8)
+      scratch.writeUInt32LE(chunks.length, at)
+      scratch.writeUInt32LE(0, at + 4)
+      for (const c of chunks) {
+        const n = c.columns.ids.length
+        const piece = c.saved?.id ?? state.nextPiece++
+        at = room(16)
+        scratch.writeBigUInt64LE(BigInt(piece), at)
+        scratch.writeUInt32LE(n, at + 8)
+        scratch.writeUInt32LE(c.saved?.crc ?? 0, at + 12)
+        const name = pieceFileName(id, piece)
+        referenced.add(name)
+        if (c.saved !== undefined) continue
+        const file = {name, parts: columnsInOrder([c.columns]), bytes: n * 24, crcAt: {buf: scratch, offset: at + 12}}
+        files.push(file)
+        made.push({keep: c.keep, file, piece})
+      }
       continue
     }
     for (const view of columnsInOrder(l.columns())) {
@@ -180,7 +184,7 @@ export function encodeCheckpoint(state: EngineState, pos: CheckpointPosition): E
     written: bytes + files.reduce((n, f) => n + f.bytes, 0),
     release: () => { for (const l of shared) l.release() },
     commit: () => {
-      for (const {l, file, version} of made) l.piece = {id: pieceId, crc: file.crcAt.buf.readUInt32LE(file.crcAt.offset), version}
+      for (const {keep, file, piece} of made) keep({id: piece, crc: file.crcAt.buf.readUInt32LE(file.crcAt.offset)})
     },
   }
 }
@@ -228,44 +232,61 @@ export function decodeCheckpoint(b: Buffer, state: EngineState, file: string, re
     const lac = b.readDoubleLE(o + 16)
     const payloadBytes = b.readDoubleLE(o + 24)
     o += 32
-    let src = b
-    let at: number
-    let piece: {id: number; crc: number} | undefined
-    if ((flags & IN_PIECE) !== 0) {
-      need(16)
-      piece = {id: Number(b.readBigUInt64LE(o)), crc: b.readUInt32LE(o + 8)}
-      o += 16
-      const name = pieceFileName(id, piece.id)
-      try {
-        src = readPiece(name)
-      } catch (err) {
-        throw bad(`index piece ${name} is unreadable: ${(err as Error).message}`)
+    /** Copies of `bytes` bytes of `src` from `at` on into fresh, aligned arrays (a file buffer's offsets are not aligned for Float64Array). */
+    const columnsOf = (src: Buffer, at: number, n: number): IndexColumns => {
+      const col = <T>(bytes: number, make: (ab: ArrayBuffer) => T): T => {
+        const ab = new ArrayBuffer(bytes)
+        new Uint8Array(ab).set(src.subarray(at, at + bytes))
+        at += bytes
+        return make(ab)
       }
-      if (src.length !== n * 24) throw bad(`index piece ${name} has ${src.length} bytes, not ${n * 24}`)
-      if (crc(src) !== piece.crc) throw bad(`index piece ${name} fails its checksum`)
-      at = 0
+      return {
+        ids: col(n * 8, ab => new Float64Array(ab)),
+        seg: col(n * 4, ab => new Uint32Array(ab)),
+        off: col(n * 4, ab => new Uint32Array(ab)),
+        len: col(n * 4, ab => new Uint32Array(ab)),
+        dig: col(n * 4, ab => new Uint32Array(ab)),
+      }
+    }
+    let l: LedgerIndex
+    if ((flags & IN_PIECE) !== 0) {
+      need(8)
+      const count = b.readUInt32LE(o)
+      o += 8
+      need(count * 16)
+      const chunks: Array<{columns: IndexColumns; saved: SavedPiece}> = []
+      let total = 0
+      for (let k = 0; k < count; k++) {
+        const saved = {id: Number(b.readBigUInt64LE(o)), crc: b.readUInt32LE(o + 12)}
+        const entries = b.readUInt32LE(o + 8)
+        o += 16
+        const name = pieceFileName(id, saved.id)
+        let src: Buffer
+        try {
+          src = readPiece(name)
+        } catch (err) {
+          throw bad(`index piece ${name} is unreadable: ${(err as Error).message}`)
+        }
+        if (src.length !== entries * 24) throw bad(`index piece ${name} has ${src.length} bytes, not ${entries * 24}`)
+        if (crc(src) !== saved.crc) throw bad(`index piece ${name} fails its checksum`)
+        chunks.push({columns: columnsOf(src, 0, entries), saved})
+        total += entries
+        if (saved.id >= state.nextPiece) state.nextPiece = saved.id + 1
+      }
+      if (total !== n) throw bad(`ledger ${id}: its pieces hold ${total} entries, not ${n}`)
+      try {
+        l = LedgerIndex.fromPieces(chunks)
+      } catch (err) {
+        throw bad(`ledger ${id}: ${(err as Error).message}`)
+      }
     } else {
       need(n * 24)
-      at = o
+      l = LedgerIndex.fromColumns(columnsOf(b, o, n))
       o += n * 24
     }
-    // Copy into fresh, aligned arrays (the file buffer's offsets are not aligned for Float64Array).
-    const col = <T>(bytes: number, make: (ab: ArrayBuffer) => T): T => {
-      const ab = new ArrayBuffer(bytes)
-      new Uint8Array(ab).set(src.subarray(at, at + bytes))
-      at += bytes
-      return make(ab)
-    }
-    const ids = col(n * 8, ab => new Float64Array(ab))
-    const seg = col(n * 4, ab => new Uint32Array(ab))
-    const off = col(n * 4, ab => new Uint32Array(ab))
-    const len = col(n * 4, ab => new Uint32Array(ab))
-    const dig = col(n * 4, ab => new Uint32Array(ab))
-    const l = LedgerIndex.fromColumns({ids, seg, off, len, dig})
     l.fenced = (flags & FENCED) !== 0
     l.lac = lac
     l.payloadBytes = payloadBytes
-    if (piece) l.piece = {...piece, version: l.version}
     state.ledgers.set(id, l)
   }
   state.recountLive()

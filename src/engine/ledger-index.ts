@@ -40,10 +40,29 @@ interface Chunk {
    * write at or past it and need no copy.
    */
   snap: number
+  /** Moves with every change of this chunk's entries (a chunk made as a copy starts again at 0). */
+  version: number
+  /** The checkpoint piece file that held this chunk when it was at `version` (checkpoint.ts), if any. */
+  saved: (SavedPiece & {version: number}) | undefined
+}
+
+/** A piece file (checkpoint.ts) and the CRC32C of its bytes. */
+export interface SavedPiece {
+  id: number
+  crc: number
+}
+
+/** One chunk of a ledger's index as a checkpoint sees it (LedgerIndex.pieces). */
+export interface ChunkPiece {
+  columns: IndexColumns
+  /** The piece file that already holds exactly these entries: nothing to write. */
+  saved: SavedPiece | undefined
+  /** Once this chunk is written to a piece file: remember it (ignored if the chunk changed since). */
+  keep(piece: SavedPiece): void
 }
 
 function newChunk(capacity: number): Chunk {
-  return {ids: new Float64Array(capacity), seg: new Uint32Array(capacity), off: new Uint32Array(capacity), len: new Uint32Array(capacity), dig: new Uint32Array(capacity), n: 0, snap: 0}
+  return {ids: new Float64Array(capacity), seg: new Uint32Array(capacity), off: new Uint32Array(capacity), len: new Uint32Array(capacity), dig: new Uint32Array(capacity), n: 0, snap: 0, version: 0, saved: undefined}
 }
 
 /** The columns, in the order a checkpoint holds them. */
@@ -76,10 +95,6 @@ export class LedgerIndex {
   lac = -1
   /** Payload bytes (uncompressed) of the entries held. */
   payloadBytes = 0
-  /** Moves with every change of the columns (put): a checkpoint rewrites a ledger's piece file only when it did. */
-  version = 0
-  /** The checkpoint piece file holding the columns as they were at `version` (checkpoint.ts), if any. */
-  piece: {id: number; crc: number; version: number} | undefined
   /** Never empty ones: every chunk holds at least one entry. */
   private chunks: Chunk[] = []
   private n = 0
@@ -160,12 +175,12 @@ export class LedgerIndex {
 
   /** Set the location of entryId (no location object: one call per durable entry); returns the previous location when it replaced one. */
   put(entryId: number, segmentId: number, offset: number, length: number, digest: number): EntryLocation | undefined {
-    this.version++
     let p = this.find(entryId)
     if (p >= 0) {
       const prev = this.at(p)
       const c = this.writable(Math.floor(p / POS), p % POS)
       set(c, p % POS, entryId, segmentId, offset, length, digest)
+      c.version++
       return prev
     }
     p = -p - 1
@@ -188,6 +203,7 @@ export class LedgerIndex {
         const half = c.n >>> 1
         const d = chunkOf(c, half, c.n, this.chunkEntries)
         c.n = half
+        c.version++
         this.chunks.splice(k + 1, 0, d)
         if (i > half) {
           c = d
@@ -199,6 +215,7 @@ export class LedgerIndex {
     c = this.writable(k, i)
     if (i < c.n) for (const name of INDEX_COLUMNS) c[name].copyWithin(i + 1, i, c.n)
     set(c, i, entryId, segmentId, offset, length, digest)
+    c.version++
     c.n++
     this.n++
     return undefined
@@ -250,6 +267,37 @@ export class LedgerIndex {
 
   release(): void {
     for (const c of this.chunks) c.snap = 0
+  }
+
+  /**
+   * The chunks for an incremental checkpoint: a chunk a piece file already holds (nothing changed in it
+   * since) is named by that piece; the others are views kept unchanged until release(), as snapshot().
+   */
+  pieces(): ChunkPiece[] {
+    return this.chunks.map(c => {
+      const version = c.version
+      const saved = c.saved?.version === version ? {id: c.saved.id, crc: c.saved.crc} : undefined
+      if (saved === undefined) c.snap = c.n
+      return {
+        columns: viewsOf(c),
+        saved,
+        keep: (piece: SavedPiece) => { if (c.version === version) c.saved = {...piece, version} },
+      }
+    })
+  }
+
+  /** An index of the given chunks, in entry order, each remembered as held by its piece (a checkpoint's, read back). */
+  static fromPieces(pieces: ReadonlyArray<{columns: IndexColumns; saved: SavedPiece}>, chunkEntries?: number): LedgerIndex {
+    const x = new LedgerIndex(chunkEntries)
+    for (const p of pieces) {
+      const n = p.columns.ids.length
+      if (n === 0 || n > x.chunkEntries) throw new RangeError(`a chunk of ${n} entries (1..${x.chunkEntries})`)
+      const c = chunkOf(p.columns, 0, n, n)
+      c.saved = {...p.saved, version: 0}
+      x.chunks.push(c)
+      x.n += n
+    }
+    return x
   }
 
   static fromColumns(col: IndexColumns, chunkEntries?: number): LedgerIndex {

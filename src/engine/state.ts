@@ -18,6 +18,11 @@ export class EngineState {
   readonly ledgers = new Map<bigint, LedgerIndex>()
   readonly tombstones = new Set<bigint>()
   readonly segments = new Map<number, SegmentStat>()
+  /**
+   * Number for the next checkpoint piece file (checkpoint.ts): above every piece the loaded checkpoint names
+   * and every piece written since, so a name a durable manifest may use is never written again.
+   */
+  nextPiece = 1
 
   segment(id: number): SegmentStat {
     let s = this.segments.get(id)

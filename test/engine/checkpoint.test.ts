@@ -114,33 +114,36 @@ t.test('a chunked index matches a model through appends, inserts, replacements, 
 })
 
 t.test('a checkpoint of several MiB and an odd size is the same files written directly or through the cache, paced step by step', async t => {
-  const state = new EngineState()
-  const l = state.ledgerFor(5n)
-  // 150,001 entries: 3.6 MB of columns, not a whole number of 1 MiB steps or 4 KiB blocks.
-  for (let i = 0; i <= 150_000; i++) l.put(i, 2, 64 + i * 1080, 1080, (i * 2654435761) >>> 0)
-  l.lac = 150_000
   const files: Buffer[][] = []
+  let model: number[][] | undefined
   for (const directIo of [true, false]) {
+    const state = new EngineState()
+    const l = state.ledgerFor(5n)
+    // 150,001 entries: 3.6 MB of columns in three chunks (64 Ki, 64 Ki, 18,929 entries), none a whole number
+    // of 1 MiB steps or 4 KiB blocks.
+    for (let i = 0; i <= 150_000; i++) l.put(i, 2, 64 + i * 1080, 1080, (i * 2654435761) >>> 0)
+    l.lac = 150_000
+    model = copyOf(l)
     const dir = tempDir(t)
     let asked = 0
-    l.piece = undefined // as if never written: each directory gets the whole index
     const enc = encodeCheckpoint(state, {segmentId: 2, offset: 8192, lastSeq: 3n})
     await writeCheckpoint(dir, enc, {directIo, pace: () => { asked++; return 0 }})
     const file = join(dir, CHECKPOINT_FILE)
-    const piece = join(dir, PIECE_DIR, pieceFileName(5n, 3))
+    const sizes = [65536, 65536, 18929].map(n => n * 24)
+    const pieces = [1, 2, 3].map(k => join(dir, PIECE_DIR, pieceFileName(5n, k)))
     t.equal(statSync(file).size, enc.bytes, `directIo ${directIo}: the manifest is exactly its size`)
-    t.equal(statSync(piece).size, 150_001 * 24, `directIo ${directIo}: the ledger's piece file is exactly its columns`)
+    t.same(pieces.map(f => statSync(f).size), sizes, `directIo ${directIo}: a piece file per chunk, exactly its columns`)
     t.equal(enc.written, enc.bytes + 150_001 * 24)
-    t.equal(asked, Math.ceil(enc.bytes / (1024 * 1024)) + Math.ceil((150_001 * 24) / (1024 * 1024)), `directIo ${directIo}: the pace is asked once per 1 MiB step of each file`)
+    t.equal(asked, Math.ceil(enc.bytes / (1024 * 1024)) + sizes.reduce((n, s) => n + Math.ceil(s / (1024 * 1024)), 0), `directIo ${directIo}: the pace is asked once per 1 MiB step of each file`)
     const back = new EngineState()
     t.same(readCheckpoint(dir, back), {segmentId: 2, offset: 8192, lastSeq: 3n})
-    t.same(copyOf(back.ledgers.get(5n)!), copyOf(l), `directIo ${directIo}: every entry read back`)
-    files.push([readFileSync(file), readFileSync(piece)])
+    t.same(copyOf(back.ledgers.get(5n)!), model, `directIo ${directIo}: every entry read back`)
+    files.push([file, ...pieces].map(f => readFileSync(f)))
   }
-  t.ok(files[0]![0]!.equals(files[1]![0]!) && files[0]![1]!.equals(files[1]![1]!), 'both ways give the same bytes')
+  t.ok(files[0]!.every((b, k) => b.equals(files[1]![k]!)), 'both ways give the same bytes')
 })
 
-t.test('a checkpoint writes only the pieces of ledgers that changed, and removes the pieces no manifest names', async t => {
+t.test('a checkpoint writes only the chunks that changed, and removes the pieces no manifest names', async t => {
   const dir = tempDir(t)
   const state = new EngineState()
   const fill = (id: bigint, from: number, to: number): void => {
@@ -148,12 +151,12 @@ t.test('a checkpoint writes only the pieces of ledgers that changed, and removes
     for (let i = from; i < to; i++) l.put(i, 1, 64 + i * 1080, 1080, i * 31)
     l.lac = to - 1
   }
-  fill(1n, 0, 10_000) // big: pieces
+  fill(1n, 0, 10_000) // big: pieces (one chunk each)
   fill(2n, 0, 10_000)
-  fill(3n, 0, 10_000)
+  fill(3n, 0, 70_000) // two chunks: 64 Ki entries, then 4,464
   fill(4n, 0, 50) // small: inline in the manifest
-  const write = async (lastSeq: bigint): Promise<ReturnType<typeof encodeCheckpoint>> => {
-    const enc = encodeCheckpoint(state, {segmentId: 1, offset: 4096, lastSeq})
+  const write = async (): Promise<ReturnType<typeof encodeCheckpoint>> => {
+    const enc = encodeCheckpoint(state, {segmentId: 1, offset: 4096, lastSeq: 9n})
     await writeCheckpoint(dir, enc, {directIo: true, pace: () => 0})
     return enc
   }
@@ -165,40 +168,47 @@ t.test('a checkpoint writes only the pieces of ledgers that changed, and removes
   }
   const same = (t: Test, what: string): void => {
     const back = readBack()
-    t.same([...back.ledgers].map(([id, l]) => [id, l.lac, copyOf(l)]), [...state.ledgers].map(([id, l]) => [id, l.lac, copyOf(l)]), what)
+    t.same([...back.ledgers].map(([id, l]) => [id, l.fenced, l.lac, copyOf(l)]), [...state.ledgers].map(([id, l]) => [id, l.fenced, l.lac, copyOf(l)]), what)
   }
+  const names = (...p: Array<[bigint, number]>): string[] => p.map(([id, k]) => pieceFileName(id, k)).sort()
 
-  const first = await write(10n)
-  t.same(first.files.map(f => f.name), [1n, 2n, 3n].map(id => pieceFileName(id, 10)), 'the first checkpoint writes a piece per big ledger')
-  t.same(pieces(), [1n, 2n, 3n].map(id => pieceFileName(id, 10)))
+  const first = await write()
+  t.same(first.files.map(f => f.name).sort(), names([1n, 1], [2n, 2], [3n, 3], [3n, 4]), 'the first checkpoint writes a piece per chunk of each big ledger')
+  t.same(pieces(), names([1n, 1], [2n, 2], [3n, 3], [3n, 4]))
   same(t, 'read back whole')
 
-  fill(2n, 10_000, 10_100) // ledger 2 grows, 1 and 3 do not; the small one changes too
-  fill(4n, 50, 60)
-  state.ledgerFor(3n).fenced = true // a header change only: the piece still holds the columns
-  const second = await write(20n)
-  t.same(second.files.map(f => f.name), [pieceFileName(2n, 20)], 'the second writes only the changed ledger\'s piece')
-  t.ok(second.written < 10_100 * 24 + 64 * 1024, `and ${second.written} bytes in all, not the whole index again`)
-  t.same(pieces(), [pieceFileName(1n, 10), pieceFileName(2n, 20), pieceFileName(3n, 10)], 'the piece it replaced is gone')
+  fill(2n, 10_000, 10_100) // ledger 2 grows; ledger 3 grows in its last chunk only; ledger 1 does not
+  fill(3n, 70_000, 70_010)
+  fill(4n, 50, 60) // the small one changes too
+  state.ledgerFor(1n).fenced = true // a header change only: the piece still holds the columns
+  const second = await write()
+  t.same(second.files.map(f => f.name).sort(), names([2n, 5], [3n, 6]), 'the second writes only the changed chunks')
+  t.ok(second.written < (10_100 + 4_474) * 24 + 64 * 1024, `${second.written} bytes in all, not the whole index again`)
+  t.same(pieces(), names([1n, 1], [2n, 5], [3n, 3], [3n, 6]), 'the pieces they replaced are gone')
   same(t, 'read back whole, old pieces and new')
-  t.equal(readBack().ledgers.get(3n)!.fenced, true)
 
-  const third = await write(20n) // nothing changed (and the same batch number): nothing but the manifest
+  const third = await write() // nothing changed: nothing but the manifest
   t.same(third.files, [])
-  t.same(pieces(), [pieceFileName(1n, 10), pieceFileName(2n, 20), pieceFileName(3n, 10)])
+  t.same(pieces(), names([1n, 1], [2n, 5], [3n, 3], [3n, 6]))
 
+  state.ledgerFor(3n).put(5, 9, 9, 9, 9) // a location in the first chunk replaced (as compaction does)
   state.dropLedger(1n)
-  fill(2n, 10_100, 10_101)
-  const fourth = await write(20n) // a batch number an existing piece already has: the new piece gets a higher one
-  t.same(fourth.files.map(f => f.name), [pieceFileName(2n, 21)])
-  t.same(pieces(), [pieceFileName(2n, 21), pieceFileName(3n, 10)], 'a dropped ledger\'s piece is removed with it')
-  same(t, 'read back after a drop')
+  const fourth = await write()
+  t.same(fourth.files.map(f => f.name), [pieceFileName(3n, 7)], 'a replaced location rewrites its chunk')
+  t.same(pieces(), names([2n, 5], [3n, 6], [3n, 7]), 'a dropped ledger\'s piece is removed with it')
+  same(t, 'read back after a replacement and a drop')
 
-  // A restart reads the pieces back and remembers them: its first checkpoint rewrites nothing unchanged.
+  // A restart reads the pieces back and remembers them: its first checkpoint rewrites nothing unchanged,
+  // and numbers new pieces above every piece the manifest names.
   const restarted = readBack()
+  t.equal(restarted.nextPiece, 8)
   const enc = encodeCheckpoint(restarted, {segmentId: 1, offset: 4096, lastSeq: 30n})
   enc.release()
-  t.same(enc.files, [], 'after a restart, unchanged ledgers are only named')
+  t.same(enc.files, [], 'after a restart, unchanged chunks are only named')
+  restarted.ledgerFor(3n).put(70_010, 1, 1, 1, 1)
+  const after = encodeCheckpoint(restarted, {segmentId: 1, offset: 4096, lastSeq: 31n})
+  after.release()
+  t.same(after.files.map(f => f.name), [pieceFileName(3n, 8)], 'an append after the restart rewrites the last chunk only, as a new piece')
 })
 
 t.test('a checkpoint whose piece is missing, cut short or damaged is CORRUPT as a whole', async t => {
@@ -208,7 +218,7 @@ t.test('a checkpoint whose piece is missing, cut short or damaged is CORRUPT as 
     const l = state.ledgerFor(7n)
     for (let i = 0; i < 5000; i++) l.put(i, 1, 64 + i * 100, 100, i)
     await writeCheckpoint(dir, encodeCheckpoint(state, {segmentId: 1, offset: 4096, lastSeq: 5n}), {directIo: false, pace: () => 0})
-    const piece = join(dir, PIECE_DIR, pieceFileName(7n, 5))
+    const piece = join(dir, PIECE_DIR, pieceFileName(7n, 1))
     if (damage === 'missing') unlinkSync(piece)
     else if (damage === 'short') truncateSync(piece, 5000 * 24 - 4)
     else {
@@ -216,6 +226,6 @@ t.test('a checkpoint whose piece is missing, cut short or damaged is CORRUPT as 
       b[4321] = b[4321]! ^ 0x10
       writeFileSync(piece, b)
     }
-    t.throws(() => readCheckpoint(dir, new EngineState()), {code: ErrorCode.CORRUPT, message: new RegExp(`index piece ${pieceFileName(7n, 5)}`)}, `a ${damage} piece`)
+    t.throws(() => readCheckpoint(dir, new EngineState()), {code: ErrorCode.CORRUPT, message: new RegExp(`index piece ${pieceFileName(7n, 1)}`)}, `a ${damage} piece`)
   }
 })
