@@ -15,6 +15,7 @@
 import {ErrorCode, LogError, asLogError, isLogError} from '../errors.js'
 import type {LedgerMetadata, MetadataStore, Versioned} from '../meta/store.js'
 import type {AddFrame, AddResult} from '../net/bookie-client.js'
+import {SharedBatch} from '../net/add-stream.js'
 import {DIGEST_AT_ENCODE} from '../net/frames.js'
 import type {BookiePool} from './bookies.js'
 import {ensembleFor, writeSet, writeSetStart} from './quorum.js'
@@ -211,6 +212,9 @@ export class LedgerWriter {
 
   private flush(): void {
     if (this.failed) return
+    // A batch equal to one formed for another bookie in this flush (the usual case: every bookie of the
+    // write set gets the same entries) is encoded once for all of them (SharedBatch).
+    const formed: Array<{batch: PendingAdd[]; shared: SharedBatch}> = []
     for (const [pos, q] of this.outbox) {
       const bit = 1 << pos
       let taken = 0
@@ -225,13 +229,16 @@ export class LedgerWriter {
           p.queued &= ~bit
           taken++
         }
-        this.send(pos, batch)
+        let shared = formed.find(f => sameBatch(f.batch, batch))?.shared
+        if (shared === undefined) formed.push({batch, shared: (shared = new SharedBatch())})
+        shared.senders++
+        this.send(pos, batch, shared)
       }
       if (taken > 0) q.splice(0, taken)
     }
   }
 
-  private send(pos: number, batch: PendingAdd[]): void {
+  private send(pos: number, batch: PendingAdd[], shared?: SharedBatch): void {
     const bookieId = ensembleFor(this.meta.value, batch[0]!.entryId).bookies[pos]!
     this.inflight.set(pos, (this.inflight.get(pos) ?? 0) + 1)
     const done = (): void => {
@@ -239,7 +246,7 @@ export class LedgerWriter {
       this.scheduleFlush()
     }
     this.pool.client(bookieId)
-      .then(c => c.addEntries(batch))
+      .then(c => c.addEntries(batch, shared))
       .then(results => {
         done()
         this.onResults(pos, bookieId, batch, results)
@@ -469,4 +476,11 @@ export class LedgerWriter {
       }
     }
   }
+}
+
+/** The same entries (the same objects), in the same order. */
+function sameBatch(a: readonly PendingAdd[], b: readonly PendingAdd[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }

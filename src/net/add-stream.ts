@@ -4,6 +4,10 @@
  * an encode and a stream write, where a request of its own cost ~0.2-0.3 ms of CPU on each side (stream,
  * headers, abort signal, timer); that overhead is what held small batches, and with them pipelining, back.
  *
+ * A writer sends the same entries to every bookie of their write set, with E = Qw usually as the same batch
+ * to each: such a batch is encoded once (every payload copied once) and the same message is written to the
+ * streams of all the bookies it goes to (SharedBatch).
+ *
  * Failures keep BookieClient.addEntries' contract: a batch the bookie refused as a whole rejects with the
  * bookie's code; a stream that breaks (reset, ended, GOAWAY'd, a malformed answer) rejects every batch in
  * flight with BOOKIE_UNAVAILABLE (or BAD_FRAME), and the next batch opens a new stream; a batch unanswered
@@ -17,10 +21,70 @@ import {addBatchEncodingLength, decodeAddResults, encodeAddBatch, type AddItem, 
 import {errorFromBody, httpError, unavailable} from './transport.js'
 
 export const ADD_STREAM_PATH = '/v1/entries/stream'
-/** Size of the reused request buffers: a writer's default batch (1 MiB of payload) plus its framing. */
+/** Size of the reused body buffers: a writer's default batch (1 MiB of payload) plus its framing. */
 const BUFFER_BYTES = 1024 * 1024 + 64 * 1024
 /** Reused buffers kept at most (one per batch in flight is what a writer needs). */
 const MAX_SPARE_BUFFERS = 16
+/** An encoded add message, possibly sent on several streams. */
+interface Body {
+  /** The request id in its envelope head: ids are per process, so the head is the same on every stream. */
+  requestId: number
+  /** The whole message, envelope head included. */
+  bytes: Buffer
+  /** The reused buffer `bytes` is a view of (undefined for a batch larger than BUFFER_BYTES). */
+  buffer: Buffer | undefined
+  /** Streams it is sent on, and how many of them are done with it (answered, or failed). */
+  senders: number
+  done: number
+  /** A stream that sent it failed: its bytes may still be queued there, so the buffer is never reused. */
+  lost: boolean
+}
+
+/**
+ * One encoding of an add batch for every bookie it goes to. A writer sends the same entries to each bookie
+ * of their write set, with E = Qw usually as the same batch to each: it passes one SharedBatch, counting
+ * its senders, to each of those sends; the first encodes (every payload copied once), the others send the
+ * same bytes. The buffer goes back to the spares once every sender is done with it.
+ */
+export class SharedBatch {
+  body: Body | undefined
+  senders = 0
+}
+
+/** Encodes add messages into reused buffers (per process: the streams of all bookies share them). */
+class Bodies {
+  private readonly spare: Buffer[] = []
+  private nextId = 0
+
+  encode(items: readonly AddItem[], senders: number): Body {
+    const size = ENVELOPE_HEAD + addBatchEncodingLength(items)
+    const buffer = size <= BUFFER_BYTES ? this.spare.pop() ?? Buffer.allocUnsafeSlow(BUFFER_BYTES) : undefined
+    const bytes = buffer === undefined ? Buffer.allocUnsafe(size) : buffer.subarray(0, size)
+    try {
+      encodeAddBatch(items, bytes.subarray(ENVELOPE_HEAD)) // bad input throws here, before anything is sent
+    } catch (err) {
+      if (buffer !== undefined) this.giveBack(buffer)
+      throw err
+    }
+    const requestId = this.nextId
+    this.nextId = (this.nextId + 1) % FATAL_REQUEST_ID
+    writeEnvelopeHead(bytes, requestId, size - ENVELOPE_HEAD)
+    return {requestId, bytes, buffer, senders, done: 0, lost: false}
+  }
+
+  /** A stream is done with `b`: answered (the bookie read the whole message), or `lost` with its stream. */
+  release(b: Body, lost: boolean): void {
+    b.done++
+    if (lost) b.lost = true
+    if (b.done === b.senders && !b.lost && b.buffer !== undefined) this.giveBack(b.buffer)
+  }
+
+  private giveBack(buffer: Buffer): void {
+    if (this.spare.length < MAX_SPARE_BUFFERS) this.spare.push(buffer)
+  }
+}
+
+const bodies = new Bodies()
 
 export interface AddStreamOptions {
   timeoutMs: number
@@ -34,8 +98,8 @@ export interface AddStreamOptions {
 interface InFlight {
   count: number
   since: number
-  /** A reused buffer to give back once the bookie has read the message. */
-  buffer: Buffer | undefined
+  /** The message's shared body, released once the bookie answered (or the stream failed). */
+  body: Body
   resolve: (outcomes: AddOutcome[]) => void
   reject: (err: LogError) => void
 }
@@ -44,8 +108,6 @@ export class AddStream {
   private stream: ClientHttp2Stream | undefined
   private reader: EnvelopeReader
   private readonly inflight = new Map<number, InFlight>()
-  private readonly spare: Buffer[] = []
-  private nextId = 0
   private timer: NodeJS.Timeout | undefined
   private closed = false
 
@@ -53,29 +115,28 @@ export class AddStream {
     this.reader = this.newReader()
   }
 
-  /** Send one batch; resolves with one outcome per add (undefined = stored durably). */
-  send(items: readonly AddItem[]): Promise<AddOutcome[]> {
+  /**
+   * Send one batch; resolves with one outcome per add (undefined = stored durably). With `shared`, the batch
+   * is encoded once for all the streams it is sent on (unless its request id is in flight here already).
+   */
+  send(items: readonly AddItem[], shared?: SharedBatch): Promise<AddOutcome[]> {
     if (this.closed) return Promise.reject(new LogError(ErrorCode.CLOSED, `the client of bookie ${this.address} is closed`))
     let stream: ClientHttp2Stream
-    let msg: Buffer
-    let buffer: Buffer | undefined
+    let body: Body | undefined
     try {
-      const size = ENVELOPE_HEAD + addBatchEncodingLength(items)
-      buffer = size <= BUFFER_BYTES ? this.spare.pop() ?? Buffer.allocUnsafeSlow(BUFFER_BYTES) : undefined
-      msg = buffer === undefined ? Buffer.allocUnsafe(size) : buffer.subarray(0, size)
-      encodeAddBatch(items, msg.subarray(ENVELOPE_HEAD)) // bad input throws here, before anything is sent
+      const reuse = shared?.body !== undefined && !this.inflight.has(shared.body.requestId)
+      body = reuse ? shared!.body! : bodies.encode(items, shared?.body === undefined ? Math.max(1, shared?.senders ?? 1) : 1)
+      if (shared !== undefined && shared.body === undefined) shared.body = body
       stream = this.stream ?? this.start()
     } catch (err) {
-      if (buffer !== undefined) this.giveBack(buffer)
+      if (body !== undefined) bodies.release(body, false)
       return Promise.reject(err)
     }
-    const id = this.nextId
-    this.nextId = (this.nextId + 1) % FATAL_REQUEST_ID
-    writeEnvelopeHead(msg, id, msg.length - ENVELOPE_HEAD)
+    const b = body
     return new Promise<AddOutcome[]>((resolve, reject) => {
-      this.inflight.set(id, {count: items.length, since: performance.now(), buffer, resolve, reject})
+      this.inflight.set(b.requestId, {count: items.length, since: performance.now(), body: b, resolve, reject})
       this.arm()
-      stream.write(msg)
+      stream.write(b.bytes)
     })
   }
 
@@ -134,7 +195,7 @@ export class AddStream {
       clearTimeout(this.timer)
       this.timer = undefined
     }
-    if (f.buffer !== undefined) this.giveBack(f.buffer) // an answer means the bookie read the whole message
+    bodies.release(f.body, false) // an answer means the bookie read the whole message
     if (status === RequestStatus.REFUSED) {
       f.reject(this.error(rest))
       return
@@ -156,10 +217,6 @@ export class AddStream {
   /** A refusal's JSON error (status 1); anything else is the bookie's fault. */
   private error(json: Buffer): LogError {
     return errorFromBody(json) ?? new LogError(ErrorCode.BAD_FRAME, `bookie ${this.address} refused an add batch without a readable error`, {detail: {bookie: this.address}})
-  }
-
-  private giveBack(buffer: Buffer): void {
-    if (this.spare.length < MAX_SPARE_BUFFERS) this.spare.push(buffer)
   }
 
   /** One timer for the stream, due when the oldest batch in flight times out. */
@@ -192,6 +249,9 @@ export class AddStream {
     const all = [...this.inflight.values()]
     this.inflight.clear()
     if (s !== undefined && !s.closed && !s.destroyed) s.close(http2.constants.NGHTTP2_CANCEL)
-    for (const f of all) f.reject(err)
+    for (const f of all) {
+      bodies.release(f.body, true)
+      f.reject(err)
+    }
   }
 }

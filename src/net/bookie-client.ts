@@ -16,7 +16,7 @@
 import {ErrorCode, LogError} from '../errors.js'
 import * as ids from '../ids.js'
 import {ByteBudget} from './byte-budget.js'
-import {AddStream} from './add-stream.js'
+import {AddStream, type SharedBatch} from './add-stream.js'
 import {TailStream} from './tail-stream.js'
 import {DEFAULT_MAX_MESSAGE_BYTES, LAC_HEADER, NEXT_HEADER, decodeAddResults, decodeEntries, encodeAddBatch, type AddItem, type AddOutcome, type EntryItem} from './frames.js'
 import {Http2Transport} from './transport-http2.js'
@@ -41,7 +41,7 @@ export interface BookieClientOptions {
 export interface BookieClient {
   readonly address: string
   /** One request; rejects (BOOKIE_UNAVAILABLE / TIMEOUT) only when the whole request failed. */
-  addEntries(frames: AddFrame[]): Promise<AddResult[]>
+  addEntries(frames: AddFrame[], shared?: SharedBatch): Promise<AddResult[]>
   /**
    * Entries held in [from, to], ascending; does NOT verify digests (the caller does). Without maxBytes,
    * every entry the bookie holds in the range (fetched in pages if needed). With maxBytes, one answer of at
@@ -122,12 +122,12 @@ class HttpBookieClient implements BookieClient {
     }
   }
 
-  async addEntries(frames: AddFrame[]): Promise<AddResult[]> {
+  async addEntries(frames: AddFrame[], shared?: SharedBatch): Promise<AddResult[]> {
     if (frames.length === 0) return []
     if (this.closed) throw new LogError(ErrorCode.CLOSED, `the client of bookie ${this.address} is closed`)
     let outcomes: AddOutcome[]
     if (this.adds !== undefined) {
-      outcomes = await this.adds.send(frames)
+      outcomes = await this.adds.send(frames, shared)
     } else {
       const res = await this.call('POST', '/v1/entries', encodeAddBatch(frames))
       outcomes = decodeAddResults(res.chunks, this.maxResponseBytes)

@@ -4,10 +4,10 @@
 import type {ClientHttp2Session, ClientHttp2Stream} from 'node:http2'
 import t from 'tap'
 import {ErrorCode} from '../../src/errors.js'
-import {ADD_STREAM_PATH} from '../../src/net/add-stream.js'
+import {ADD_STREAM_PATH, SharedBatch} from '../../src/net/add-stream.js'
 import {connectBookie} from '../../src/net/bookie-client.js'
 import {ENVELOPE_HEAD, EnvelopeReader, FATAL_REQUEST_ID, RequestStatus, envelope, joined, type Envelope} from '../../src/net/envelope.js'
-import {decodeAddResults, encodeAddBatch, HEADER_BYTES} from '../../src/net/frames.js'
+import {decodeAddResults, DIGEST_AT_ENCODE, encodeAddBatch, HEADER_BYTES} from '../../src/net/frames.js'
 import {Conditions} from '../helpers/conditions.js'
 import {frame, localBookie, rawSession, stillServes} from './harness.js'
 
@@ -125,6 +125,48 @@ t.test('the client: a bookie shutting down answers what it took, then the next b
   await t.rejects(c.addEntries([{...frame(13n, 3n), digest: -2}]), {code: ErrorCode.BAD_INPUT}, 'bad input is refused before anything is sent')
   await c.close()
   await t.rejects(c.addEntries([frame(13n, 4n)]), {code: ErrorCode.CLOSED})
+})
+
+t.test('a batch shared by two bookies is encoded once for both; every entry reaches both intact while buffers are reused', async t => {
+  const bookies = [await localBookie(t), await localBookie(t)]
+  const clients = bookies.map(b => connectBookie(b.address, {timeoutMs: 5000}))
+  t.teardown(() => Promise.all(clients.map(c => c.close())))
+  const shares: SharedBatch[] = []
+  let next = 0
+  // 40 batches of 20 entries, 8 in flight at a time: answered bodies go back to the spares and are reused
+  // while others are still being sent.
+  for (let wave = 0; wave < 5; wave++) {
+    await Promise.all(Array.from({length: 8}, async () => {
+      const items = Array.from({length: 20}, () => ({...frame(21n, BigInt(next++), 100 + (next % 7) * 50), digest: DIGEST_AT_ENCODE}))
+      const shared = new SharedBatch()
+      shared.senders = 2
+      shares.push(shared)
+      const answers = await Promise.all(clients.map(c => c.addEntries(items, shared)))
+      for (const a of answers) if (!a.every(r => r.ok)) throw new Error('an add was refused')
+    }))
+  }
+  t.ok(shares.every(s => s.body !== undefined && s.body.senders === 2 && s.body.done === 2), 'each batch: one body, sent and answered on both streams')
+  let intact = 0
+  for (const b of bookies) {
+    for (let i = 0; i < next; i++) {
+      const want = frame(21n, BigInt(i), 100 + ((i + 1) % 7) * 50)
+      const got = await b.engine.read(21n, BigInt(i))
+      if (got.payload.equals(want.payload) && got.digest === want.digest) intact++
+    }
+  }
+  t.equal(intact, 2 * next, 'every entry on both bookies, with the digest computed at the one encode')
+})
+
+t.test('a shared batch sent twice on one stream while the first is in flight is encoded again (request ids stay unique there)', async t => {
+  const b = await localBookie(t)
+  const c = connectBookie(b.address, {timeoutMs: 5000})
+  t.teardown(() => c.close())
+  const items = [frame(22n, 0n), frame(22n, 1n)]
+  const shared = new SharedBatch()
+  shared.senders = 2
+  const answers = await Promise.all([c.addEntries(items, shared), c.addEntries(items, shared)])
+  t.same(answers.map(a => a.map(r => r.ok)), [[true, true], [true, true]], 'both answered (the second add of each entry joins the first)')
+  t.equal(b.engine.ledger(22n).entries, 2)
 })
 
 t.test('EnvelopeReader: any split gives the same messages; lengths are checked from the head', async t => {
