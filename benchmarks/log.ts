@@ -47,6 +47,7 @@ import type {JournalStats} from '../src/engine/journal.js'
 import {CELL_FLAGS, CpuMeter, fmt1, fmt2, fmtInt, fmtPct, fmtUs, histogram, log, loadLine, machineInfo, machineLine, median, pcts, pickDir, recordUs, reporter, retryNoisy, settle, table, toJson, verdict, type CpuShares, type Pcts} from './lib/machine.js'
 import {ledgerCell, logCell, warmUp, type AppendCellResult, type Quorum} from './lib/replicated.js'
 import {APP_NODE_FLAGS} from '../src/server/node-flags.js'
+import {logChannels} from '../src/client/log.js'
 
 const {values: flags} = parseArgs({
   options: {
@@ -254,6 +255,8 @@ interface TailResult {
   /** The bookies' journal group commits during the measured part (summed over bookies). */
   journal: {batchesPerSec: number; recordsPerBatch: number; syncUsAvg: number}
   segments: number
+  /** Segment rolls during the run (warm-up included), how long appends waited for each (LogWriter, logChannels.roll). */
+  rolls: {count: number; p50Ms: number; maxMs: number}
   attempts?: number
   discarded?: unknown[]
 }
@@ -264,6 +267,9 @@ async function tailRun(client: LogctlClient, bookies: Bookies, follower: Followe
   const name = `tail-${process.pid}-${++tailSeq}`
   await client.createLog(name, {...CFG.quorum, segmentBytes: CFG.segmentBytes})
   const lg = await client.openLog(name)
+  const rollMs: number[] = []
+  const onRoll = (m: unknown): void => { if ((m as {log: string}).log === name) rollMs.push((m as {ms: number}).ms) }
+  logChannels.roll.subscribe(onRoll)
   const warmupN = Math.round(rate * warmupSeconds)
   const total = warmupN + Math.round(rate * seconds)
   const following = follower.follow(name, total)
@@ -364,8 +370,10 @@ async function tailRun(client: LogctlClient, bookies: Bookies, follower: Followe
       achievedRate: (total - warmupN) / (Number(issued[total - 1]! - issued[warmupN]!) / 1e9), missing, errors,
       endToEnd: pcts(e2e), ackToReceived: pcts(vis), write: pcts(write), issueLag: pcts(lag), cpu, followerPct, bookiesPct, requestsPerSec, segments,
       journal: {batchesPerSec: jd.batches / span, recordsPerBatch: jd.recordsPerBatch, syncUsAvg: jd.syncUsAvg},
+      rolls: {count: rollMs.length, p50Ms: median(rollMs), maxMs: Math.max(0, ...rollMs)},
     }
   } finally {
+    logChannels.roll.unsubscribe(onRoll)
     await lg.close().catch(() => undefined)
   }
 }
@@ -521,6 +529,7 @@ async function main(): Promise<void> {
       fmtPct(t.cpu.selfPct), fmtPct(t.bookiesPct), CFG.follower === 'child' ? fmtPct(t.followerPct) : '(in writer)', fmtPct(t.cpu.restPct), String(t.missing + t.errors), String(t.attempts ?? 1)]))
     say(`(writer = this process, bookies = the daemons, follower = the follower process; % of one core, of 200%. missing = entries the follower never got + append errors)`)
     for (const t of tails) say(`requests/s answered by the bookies at ${fmtInt(t.rate)}/s (all bookies): ${Object.entries(t.requestsPerSec).map(([k, v]) => `${k} ${fmtInt(v)}`).join(', ')}; journal group commits ${fmtInt(t.journal.batchesPerSec)}/s of ${fmt1(t.journal.recordsPerBatch)} records, fdatasync avg ${fmtUs(t.journal.syncUsAvg)}`)
+    for (const t of tails) if (t.rolls.count > 0) say(`segment rolls at ${fmtInt(t.rate)}/s: ${t.rolls.count} (warm-up included; appends wait for each): p50 ${fmt2(t.rolls.p50Ms)} ms, max ${fmt2(t.rolls.maxMs)} ms`)
     const half = tails.find(t => t.fraction === 0.5) ?? (CFG.rates ? undefined : tails.at(-1))
     if (half) {
       say(`at ${fmtInt(half.rate)} entries/s (half of the log's ${fmtInt(logMax)}/s): acknowledged -> received p99 ${fmtUs(half.ackToReceived.p99)}  (target < 10 ms)  ${verdict(half.ackToReceived.p99 < 10_000 && half.missing + half.errors === 0)}; end to end (intended send -> received, the writer's own latency included) p99 ${fmtUs(half.endToEnd.p99)}`)

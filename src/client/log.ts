@@ -12,6 +12,7 @@
  * can show it, and the segment's bytes up to and including it (u64), so that a writer taking over can
  * learn a recovered segment's size from its last entry alone.
  */
+import {channel} from 'node:diagnostics_channel'
 import {hostname} from 'node:os'
 import {writeSafe64BE} from '../bytes.js'
 import {ErrorCode, LogError, isLogError} from '../errors.js'
@@ -29,6 +30,11 @@ export interface LogEntry {
 }
 
 export const ENTRY_HEADER_BYTES = 16
+
+/** Diagnostics channels: `roll` gets {log, ledgerId, ms} after each segment roll (appends waited `ms` for it). */
+export const logChannels = {
+  roll: channel('logctl:log:roll'),
+}
 
 /**
  * The 16-byte header that goes in front of an entry of `payloadBytes` (sent as the entry's first part, see
@@ -109,19 +115,33 @@ export class LogWriter {
 
   /** Create a ledger and publish it as the next segment, at the offset right after the last closed one. */
   private static async startSegment(client: LedgerOps, store: LogStore, name: string, epoch: number, config: LogMeta['config']): Promise<{ledger: LedgerWriter; segment: Segment}> {
-    const ledger = await client.createLedger({ensembleSize: config.ensembleSize, writeQuorum: config.writeQuorum, ackQuorum: config.ackQuorum, compression: config.compression, customMetadata: {log: name}})
+    const ledger = await LogWriter.segmentLedger(client, name, config)
+    return {ledger, segment: await LogWriter.publish(client, store, name, epoch, ledger)}
+  }
+
+  private static segmentLedger(client: LedgerOps, name: string, config: LogMeta['config']): Promise<LedgerWriter> {
+    return client.createLedger({ensembleSize: config.ensembleSize, writeQuorum: config.writeQuorum, ackQuorum: config.ackQuorum, compression: config.compression, customMetadata: {log: name}})
+  }
+
+  /**
+   * Publish `ledger` as the next segment, at the offset right after the last closed one; `before` changes
+   * the segments first, in the same update (a roll closes the current segment there). A ledger that could
+   * not be published is deleted (never published: don't leak it).
+   */
+  private static async publish(client: LedgerOps, store: LogStore, name: string, epoch: number, ledger: LedgerWriter, before?: (segments: Segment[]) => Segment[]): Promise<Segment> {
     let segment: Segment | undefined
     try {
       await store.update(name, m => {
         if (m.epoch !== epoch) throw fenced(name, `epoch ${m.epoch} is newer than ours, ${epoch}`)
-        segment = {ledgerId: ledger.ledgerId, firstOffset: closedEnd(m), lastOffset: closedEnd(m) - 1n, state: 'OPEN', bytes: 0n, createdAt: Date.now(), closedAt: 0}
-        return {...m, segments: [...m.segments, segment]}
+        const prior = {...m, segments: before ? before(m.segments) : m.segments}
+        segment = {ledgerId: ledger.ledgerId, firstOffset: closedEnd(prior), lastOffset: closedEnd(prior) - 1n, state: 'OPEN', bytes: 0n, createdAt: Date.now(), closedAt: 0}
+        return {...prior, segments: [...prior.segments, segment]}
       })
     } catch (err) {
-      await client.deleteLedger(ledger.ledgerId).catch(() => undefined) // never published: don't leak it
+      await client.deleteLedger(ledger.ledgerId).catch(() => undefined)
       throw err
     }
-    return {ledger, segment: segment!}
+    return segment!
   }
 
   get currentSegment(): Segment {
@@ -172,33 +192,53 @@ export class LogWriter {
     return this.failed
   }
 
+  /** The segments with `seg` recorded closed: its ledger ended at `lastEntryId`, `length` bytes. */
+  private static closing(seg: Segment, closed: {lastEntryId: bigint; length: bigint}): (segments: Segment[]) => Segment[] {
+    return segments => segments.map(s => (s.ledgerId === seg.ledgerId ? {...s, state: 'CLOSED' as const, lastOffset: s.firstOffset + closed.lastEntryId, bytes: closed.length, closedAt: Date.now()} : s))
+  }
+
   /**
    * Close the current segment (waiting for its appends) and record it closed. Its ledger's close is
    * announced to the bookies (followers at its end then look at once) by the caller, once the log's
    * metadata shows what comes next.
    */
   private async sealCurrent(): Promise<void> {
-    const {lastEntryId, length} = await this.ledger.close({announce: false})
-    const seg = this.segment
+    const close = LogWriter.closing(this.segment, await this.ledger.close({announce: false}))
     await this.store.update(this.name, m => {
       if (m.epoch !== this.epoch) throw fenced(this.name, `epoch ${m.epoch} is newer than ours, ${this.epoch}`)
-      const segments = m.segments.map(s => (s.ledgerId === seg.ledgerId ? {...s, state: 'CLOSED' as const, lastOffset: s.firstOffset + lastEntryId, bytes: length, closedAt: Date.now()} : s))
-      return {...m, segments}
+      return {...m, segments: close(m.segments)}
     })
   }
 
+  /**
+   * Close the current segment and publish the next one. The next segment's ledger is created (with the
+   * log's settings as they are now) while the current one drains and closes, and the log's metadata records
+   * both in one update: appends wait for the drain, the close and that update only (they waited for two
+   * more metadata updates, a read and the ledger's creation one after the other).
+   */
   private async roll(): Promise<void> {
-    try {
-      await this.sealCurrent()
-      const m = await this.store.get(this.name)
+    const started = performance.now()
+    const next = this.store.get(this.name).then(m => {
       this.config = m.value.config
-      const next = await LogWriter.startSegment(this.client, this.store, this.name, this.epoch, this.config)
+      return LogWriter.segmentLedger(this.client, this.name, this.config)
+    })
+    try {
+      let closed: {lastEntryId: bigint; length: bigint}
+      try {
+        closed = await this.ledger.close({announce: false})
+      } catch (err) {
+        next.then(l => this.client.deleteLedger(l.ledgerId)).catch(() => undefined) // never published
+        throw err
+      }
+      const ledger = await next
+      const segment = await LogWriter.publish(this.client, this.store, this.name, this.epoch, ledger, LogWriter.closing(this.segment, closed))
       this.ledger.announceClosed() // the next segment is published: a follower finds it when it looks
-      this.ledger = next.ledger
-      this.segment = next.segment
+      this.ledger = ledger
+      this.segment = segment
       this.segmentBytes = 0
       this.storedBytes = 0
       this.segmentEntries = 0
+      if (logChannels.roll.hasSubscribers) logChannels.roll.publish({log: this.name, ledgerId: ledger.ledgerId, ms: performance.now() - started})
       this.onRoll?.()
     } catch (err) {
       this.fail(err)

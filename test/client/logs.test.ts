@@ -313,6 +313,33 @@ t.test('a follower with a long poll crosses each segment roll as it happens: the
   }
 })
 
+t.test('a writer taken over fails its next roll with FENCED, and the ledger it made for the next segment is deleted', async t => {
+  const client = await connect(t, cluster)
+  const otherClient = await connect(t, cluster)
+  await client.createLog('lateroll', {segmentEntries: 5})
+  const a = await client.openLog('lateroll')
+  for (let i = 0; i < 5; i++) await a.append(logPayload('a', i))
+  const b = await otherClient.openLog('lateroll')
+  t.equal(await b.append(logPayload('b', 0)), 5n, 'B takes over at its first append: A\'s segment is recovered, B\'s begins')
+  /** The ledgers made for this log (their metadata names it), whether the log names them or not. */
+  const held = async (): Promise<string> => {
+    const ids = await client.listLedgers()
+    const mine = await Promise.all(ids.map(async id => ((await client.meta.getLedger(id)).value.customMetadata.log === 'lateroll' ? String(id) : undefined)))
+    return JSON.stringify(mine.filter(id => id !== undefined))
+  }
+  const published = JSON.stringify((await b.info()).segments.map(s => String(s.ledgerId)))
+  t.equal(await held(), published, 'the ledgers are the log\'s two segments')
+  // A's sixth append rolls: the next segment's ledger is created while A's segment closes, then the
+  // publication finds B's epoch (or the close finds the ledger recovered).
+  await t.rejects(a.append(logPayload('a', 5)), {code: ErrorCode.FENCED})
+  // The deletion may follow the rejection (when the close failed first): given 20 s, as every condition here.
+  let now = await held()
+  for (const deadline = Date.now() + DEADLINE_MS; now !== published && Date.now() < deadline; now = await held()) await new Promise(resolve => setTimeout(resolve, 50))
+  t.equal(now, published, 'only the published ledgers are left')
+  t.equal(await b.append(logPayload('b', 1)), 6n, 'B goes on at the next offset')
+  await b.close()
+})
+
 t.test('aborting a follow ends it at once, not at the end of its poll', async t => {
   const client = await connect(t, cluster)
   await client.createLog('aborted')
