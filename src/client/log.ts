@@ -5,8 +5,9 @@
  * Writing: one writer at a time. Opening for write takes the writer role with a CAS'd epoch, recovers
  * (fences and closes) the previous writer's open segment, and starts a new segment after it; the previous
  * writer then gets FENCED from the bookies on its next append, and every metadata change it tries fails
- * the epoch check. A segment rolls (by bytes, entries or age) by draining and closing its ledger first,
- * then publishing the next segment at exactly the following offset, so offsets stay dense.
+ * the epoch check. A segment rolls (by bytes, entries or age) by draining and closing its ledger (the next
+ * segment's ledger is created meanwhile), then recording the close and publishing the next segment at
+ * exactly the following offset in one metadata update, so offsets stay dense.
  *
  * Each entry's payload is prefixed with a 16-byte header: its append time (u64 ms, big-endian), so readers
  * can show it, and the segment's bytes up to and including it (u64), so that a writer taking over can
