@@ -223,6 +223,7 @@ export class LogWriter {
       this.config = m.value.config
       return LogWriter.segmentLedger(this.client, this.name, this.config)
     })
+    next.catch(() => undefined) // awaited below, after the close: not an unhandled rejection meanwhile
     try {
       let closed: {lastEntryId: bigint; length: bigint}
       try {

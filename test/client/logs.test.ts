@@ -340,6 +340,21 @@ t.test('a writer taken over fails its next roll with FENCED, and the ledger it m
   await b.close()
 })
 
+t.test('a roll whose next ledger cannot be created fails with the typed error; the process goes on and the next writer continues the log', async t => {
+  const client = await connect(t, cluster)
+  await client.createLog('noroom', {segmentEntries: 3})
+  const log = await client.openLog('noroom')
+  for (let i = 0; i < 3; i++) t.equal(await log.append(logPayload('n', i)), BigInt(i))
+  // The settings a roll reads for the next segment now ask for more bookies than the cluster has.
+  await client.logs.update('noroom', m => ({...m, config: {...m.config, ensembleSize: 4, writeQuorum: 4}}))
+  await t.rejects(log.append(logPayload('n', 3)), {code: ErrorCode.NOT_ENOUGH_BOOKIES}, 'the append that rolls')
+  await t.rejects(log.append(logPayload('n', 4)), {code: ErrorCode.NOT_ENOUGH_BOOKIES}, 'and the writer stays failed')
+  await client.logs.update('noroom', m => ({...m, config: {...m.config, ensembleSize: 3, writeQuorum: 3}}))
+  const next = await (await connect(t, cluster)).openLog('noroom')
+  t.equal(await next.append(logPayload('m', 0)), 3n, 'a new writer goes on at the next offset')
+  await next.close()
+})
+
 t.test('aborting a follow ends it at once, not at the end of its poll', async t => {
   const client = await connect(t, cluster)
   await client.createLog('aborted')
