@@ -67,9 +67,9 @@ export interface PieceFile {
   crcAt: {buf: Buffer; offset: number}
 }
 
-/** A checkpoint ready to write: the manifest's bytes as pieces, in file order, without its CRC, and the piece files to write first. */
+/** A checkpoint ready to write: the manifest's bytes in parts, in file order, without its CRC, and the piece files to write first. */
 export interface EncodedCheckpoint {
-  pieces: Uint8Array[]
+  manifest: Uint8Array[]
   /** Manifest size, CRC included. */
   bytes: number
   /** Piece files this checkpoint writes (chunks that changed since their last piece, or have none). */
@@ -78,7 +78,7 @@ export interface EncodedCheckpoint {
   written: number
   /** Every piece file the manifest names (written now or kept from earlier checkpoints). */
   referenced: Set<string>
-  /** The index's own arrays back the big pieces (copy on write until then): call once written. */
+  /** The index's own arrays back the piece files (copy on write until then): call once written. */
   release: () => void
   /** Once the manifest is in place: the chunks written remember their new piece. */
   commit: () => void
@@ -96,7 +96,7 @@ const SCRATCH_BYTES = 64 * 1024
  * since) is only named.
  */
 export function encodeCheckpoint(state: EngineState, pos: CheckpointPosition): EncodedCheckpoint {
-  const pieces: Uint8Array[] = []
+  const manifest: Uint8Array[] = []
   const shared: LedgerIndex[] = []
   const files: PieceFile[] = []
   const referenced = new Set<string>()
@@ -105,7 +105,7 @@ export function encodeCheckpoint(state: EngineState, pos: CheckpointPosition): E
   let scratch = Buffer.allocUnsafe(0)
   let used = 0
   const flush = (): void => {
-    if (used > 0) pieces.push(scratch.subarray(0, used))
+    if (used > 0) manifest.push(scratch.subarray(0, used))
     scratch = Buffer.allocUnsafe(0)
     used = 0
   }
@@ -180,7 +180,7 @@ export function encodeCheckpoint(state: EngineState, pos: CheckpointPosition): E
   }
   flush()
   return {
-    pieces, bytes, files, referenced,
+    manifest, bytes, files, referenced,
     written: bytes + files.reduce((n, f) => n + f.bytes, 0),
     release: () => { for (const l of shared) l.release() },
     commit: () => {
@@ -341,7 +341,7 @@ export async function writeCheckpoint(dir: string, enc: EncodedCheckpoint, o: Ch
       for (const f of enc.files) f.crcAt.buf.writeUInt32LE(await writeSteps(join(pieceDir, f.name), f.parts, buf, o, pacer), f.crcAt.offset)
       await syncDir(pieceDir)
     }
-    await writeSteps(tmp, enc.pieces, buf, o, pacer, true)
+    await writeSteps(tmp, enc.manifest, buf, o, pacer, true)
   } finally {
     enc.release()
   }
