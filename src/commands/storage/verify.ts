@@ -7,7 +7,7 @@ import {BaseCommand} from '../base.js'
 export default class StorageVerify extends BaseCommand {
   static override summary = 'Check every record of a data directory (read-only)'
   static override description = `Scans every segment of a bookie's data directory from start to end, checks each record's header
-checksum and payload digest, checks index.ckpt, and counts ledgers and entries the way a restart would.
+checksum and payload digest, checks index.ckpt and the index pieces it names, and counts ledgers and entries the way a restart would.
 Nothing is modified. A torn tail (the unfinished last write of a crash, never acknowledged) is reported
 but is not an error; any other damage exits with code 7.`
 
