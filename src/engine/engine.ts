@@ -50,8 +50,11 @@ export interface EngineOptions {
   /** Memory for recently added entries (default 64 MiB). */
   writeCacheBytes?: number
   /**
-   * Write an index checkpoint after this many journal bytes (default 64 MiB), or after CHECKPOINT_RATIO times
-   * the last checkpoint's size when that is more; bounds replay at restart.
+   * Write an index checkpoint after this many journal bytes (default 256 MiB), or after CHECKPOINT_RATIO times
+   * the bytes the last checkpoint wrote when that is more; bounds replay at restart. Since checkpoints are
+   * incremental their cost is mostly fixed (four syncs: pieces, their directory, the manifest, the data
+   * directory), so fewer of them: at 75,000 entries/s, 64 MiB (a checkpoint every ~0.9 s per bookie) gave
+   * the bookies ~3 points more CPU and a follower's p99 5.3-13.7 ms against 5.2-7.9 ms (six pairs, docs/BENCHMARKS.md).
    */
   checkpointBytes?: number
   /** Pace of a checkpoint's writes, bytes a second (default 32 MiB; 0 = unpaced). src/engine/checkpoint.ts says why. */
@@ -209,7 +212,7 @@ const defaults = {
   maxWaitMicros: 0,
   adaptiveWaitMicros: 1000,
   writeCacheBytes: 64 * 1024 * 1024,
-  checkpointBytes: 64 * 1024 * 1024,
+  checkpointBytes: 256 * 1024 * 1024,
   checkpointBytesPerSec: CHECKPOINT_BYTES_PER_SEC,
   compactIntervalMs: 60_000,
   compactThreshold: 0.5,
