@@ -90,7 +90,7 @@ const SCRATCH_BYTES = 64 * 1024
 /**
  * Snapshot the state for a checkpoint. This runs on the main thread, between two adds (the snapshot must be
  * of one moment), so it copies only headers and small columns; the big columns are views of the index's
- * arrays, kept unchanged by copy on write (LedgerIndex.snapshot) until writeCheckpoint has written them.
+ * arrays, kept unchanged by copy on write (LedgerIndex.pieces) until writeCheckpoint has written them.
  * Copying them took ~13 ms per million entries here (page faults of a fresh 24 MB buffer, the copy, a CRC
  * of the whole), a pause every add waited for. A chunk whose piece file still holds it (nothing changed in it
  * since) is only named.
@@ -232,22 +232,6 @@ export function decodeCheckpoint(b: Buffer, state: EngineState, file: string, re
     const lac = b.readDoubleLE(o + 16)
     const payloadBytes = b.readDoubleLE(o + 24)
     o += 32
-    /** Copies of `bytes` bytes of `src` from `at` on into fresh, aligned arrays (a file buffer's offsets are not aligned for Float64Array). */
-    const columnsOf = (src: Buffer, at: number, n: number): IndexColumns => {
-      const col = <T>(bytes: number, make: (ab: ArrayBuffer) => T): T => {
-        const ab = new ArrayBuffer(bytes)
-        new Uint8Array(ab).set(src.subarray(at, at + bytes))
-        at += bytes
-        return make(ab)
-      }
-      return {
-        ids: col(n * 8, ab => new Float64Array(ab)),
-        seg: col(n * 4, ab => new Uint32Array(ab)),
-        off: col(n * 4, ab => new Uint32Array(ab)),
-        len: col(n * 4, ab => new Uint32Array(ab)),
-        dig: col(n * 4, ab => new Uint32Array(ab)),
-      }
-    }
     let l: LedgerIndex
     if ((flags & IN_PIECE) !== 0) {
       need(8)
@@ -269,7 +253,7 @@ export function decodeCheckpoint(b: Buffer, state: EngineState, file: string, re
         }
         if (src.length !== entries * 24) throw bad(`index piece ${name} has ${src.length} bytes, not ${entries * 24}`)
         if (crc(src) !== saved.crc) throw bad(`index piece ${name} fails its checksum`)
-        chunks.push({columns: columnsOf(src, 0, entries), saved})
+        chunks.push({columns: copyColumns(src, 0, entries), saved})
         total += entries
         if (saved.id >= state.nextPiece) state.nextPiece = saved.id + 1
       }
@@ -281,7 +265,7 @@ export function decodeCheckpoint(b: Buffer, state: EngineState, file: string, re
       }
     } else {
       need(n * 24)
-      l = LedgerIndex.fromColumns(columnsOf(b, o, n))
+      l = LedgerIndex.fromColumns(copyColumns(b, o, n))
       o += n * 24
     }
     l.fenced = (flags & FENCED) !== 0
@@ -291,6 +275,23 @@ export function decodeCheckpoint(b: Buffer, state: EngineState, file: string, re
   }
   state.recountLive()
   return pos
+}
+
+/** n entries' columns at `at` in `src`, copied into fresh, aligned arrays (a file buffer's offsets are not aligned for Float64Array). */
+function copyColumns(src: Buffer, at: number, n: number): IndexColumns {
+  const col = <T>(bytes: number, make: (ab: ArrayBuffer) => T): T => {
+    const ab = new ArrayBuffer(bytes)
+    new Uint8Array(ab).set(src.subarray(at, at + bytes))
+    at += bytes
+    return make(ab)
+  }
+  return {
+    ids: col(n * 8, ab => new Float64Array(ab)),
+    seg: col(n * 4, ab => new Uint32Array(ab)),
+    off: col(n * 4, ab => new Uint32Array(ab)),
+    len: col(n * 4, ab => new Uint32Array(ab)),
+    dig: col(n * 4, ab => new Uint32Array(ab)),
+  }
 }
 
 export function readCheckpoint(dir: string, state: EngineState): CheckpointPosition | undefined {

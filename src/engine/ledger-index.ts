@@ -35,7 +35,7 @@ interface Chunk {
   dig: Uint32Array
   n: number
   /**
-   * A checkpoint is writing views of [0, snap) (snapshot()): until release(), a write below `snap` first
+   * A checkpoint is writing views of [0, snap) (pieces()): until release(), a write below `snap` first
    * moves the chunk to arrays of its own, so the views keep the state of the snapshot's moment. Appends
    * write at or past it and need no copy.
    */
@@ -256,22 +256,15 @@ export class LedgerIndex {
     return this.chunks.map(viewsOf)
   }
 
-  /**
-   * Views of the arrays, chunk by chunk, that stay unchanged until release() (copy on write, per chunk),
-   * for a checkpoint written over several turns without copying the index on the main thread.
-   */
-  snapshot(): IndexColumns[] {
-    for (const c of this.chunks) c.snap = c.n
-    return this.columns()
-  }
-
   release(): void {
     for (const c of this.chunks) c.snap = 0
   }
 
   /**
    * The chunks for an incremental checkpoint: a chunk a piece file already holds (nothing changed in it
-   * since) is named by that piece; the others are views kept unchanged until release(), as snapshot().
+   * since) is named by that piece; the others are views of the arrays that stay unchanged until release()
+   * (copy on write, per chunk), so a checkpoint written over several turns never copies the index on the
+   * main thread.
    */
   pieces(): ChunkPiece[] {
     return this.chunks.map(c => {

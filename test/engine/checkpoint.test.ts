@@ -6,7 +6,7 @@ import {readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFile
 import {join} from 'node:path'
 import {CHECKPOINT_FILE, PIECE_DIR, encodeCheckpoint, pieceFileName, readCheckpoint, writeCheckpoint} from '../../src/engine/checkpoint.js'
 import {ErrorCode} from '../../src/errors.js'
-import {INDEX_COLUMNS, LedgerIndex} from '../../src/engine/ledger-index.js'
+import {INDEX_COLUMNS, LedgerIndex, type IndexColumns} from '../../src/engine/ledger-index.js'
 import {EngineState} from '../../src/engine/state.js'
 import {tempDir} from '../helpers/entries.js'
 
@@ -20,7 +20,7 @@ t.test('a snapshot of a ledger index stays as it was while the index changes (co
   const l = new LedgerIndex()
   for (let i = 0; i < 1000; i += 2) l.put(i, 1, i * 10, 10, i)
   const before = copyOf(l)
-  const snap = l.snapshot()
+  const snap = l.pieces().map(p => p.columns)
   const arrays = snap[0]!.ids.buffer
   l.put(1001, 7, 7, 7, 7) // appended past the snapshot: no copy needed
   t.equal(l.columns()[0]!.ids.buffer, arrays, 'an append writes past the snapshot, in the same arrays')
@@ -75,7 +75,7 @@ t.test('a chunked index matches a model through appends, inserts, replacements, 
   const l = new LedgerIndex(8)
   const model = new Map<number, number[]>()
   let next = 0
-  let snap: {views: ReturnType<LedgerIndex['snapshot']>; expect: number[][]} | undefined
+  let snap: {views: IndexColumns[]; expect: number[][]} | undefined
   let failures = 0
   for (let step = 0; step < 20_000 && failures === 0; step++) {
     const r = rand()
@@ -95,7 +95,7 @@ t.test('a chunked index matches a model through appends, inserts, replacements, 
         if (JSON.stringify(now) !== JSON.stringify(snap.expect)) failures++
         l.release()
       }
-      const views = l.snapshot()
+      const views = l.pieces().map(p => p.columns)
       snap = {views, expect: INDEX_COLUMNS.map(k => views.flatMap(c => [...c[k]]))}
     }
   }
