@@ -40,7 +40,10 @@ export interface BookieClientOptions {
 
 export interface BookieClient {
   readonly address: string
-  /** One request; rejects (BOOKIE_UNAVAILABLE / TIMEOUT) only when the whole request failed. */
+  /**
+   * One request; rejects (BOOKIE_UNAVAILABLE / TIMEOUT) only when the whole request failed. With `shared`, a
+   * batch also going to other bookies is encoded once for all of them (add-stream.ts SharedBatch; http2 only).
+   */
   addEntries(frames: AddFrame[], shared?: SharedBatch): Promise<AddResult[]>
   /**
    * Entries held in [from, to], ascending; does NOT verify digests (the caller does). Without maxBytes,
