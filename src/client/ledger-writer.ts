@@ -47,6 +47,18 @@ export interface WriterOptions {
    * entry before a pause; while appends go on, they carry it.
    */
   explicitLacMs?: number
+  /**
+   * Hint the LAC to a bookie that has not answered for this long while at its in-flight limit (default 1 ms;
+   * 0 = never): a LAC_HINTS message on its add stream (docs/PROTOCOL.md "LAC hints"), at most one per this
+   * interval per bookie, and only for ledgers whose every bookie holds every entry (E = Qw, the ledgers
+   * followers stream). The LAC otherwise reaches a bookie with the next batch it gets, which waits for one of
+   * its batches in flight to be answered: the slowest bookie of the write quorum, often the one serving the
+   * followers (its tail streams are extra work), heard of confirmations last, and its followers with it.
+   * Measured with benchmarks/log.ts's tail step at 78,000 entries/s: in the worst 1 % of ack -> received,
+   * the follower's bookie got its next batch 4.0 ms after the acknowledgement (the other two 1.7 ms), with
+   * every entry concerned already sent to it ~5 ms before (docs/BENCHMARKS.md, ninth session).
+   */
+  lacHintMs?: number
 }
 
 /** An unconfirmed entry: the add as it travels (AddFrame's fields) and the writer's bookkeeping, one object. */
@@ -107,6 +119,12 @@ export class LedgerWriter {
   private lacTimer: NodeJS.Timeout | undefined
   /** lastPushed when the explicit-LAC timer was armed. */
   private pushedAtArm = -1n
+  /** Per ensemble position: the highest LAC its bookie was told (carried by a batch sent to it, or hinted). */
+  private readonly told = new Map<number, bigint>()
+  /** Per ensemble position at its in-flight limit: since when (performance.now()). */
+  private readonly fullSince = new Map<number, number>()
+  /** Per ensemble position: when it was last sent a LAC hint. */
+  private readonly hintedAt = new Map<number, number>()
 
   constructor(meta: Versioned<LedgerMetadata>, store: MetadataStore, pool: BookiePool, opts: WriterOptions = {}) {
     if (meta.value.ensembleSize > MAX_ENSEMBLE_SIZE) {
@@ -126,6 +144,7 @@ export class LedgerWriter {
       maxRequestsPerBookie: opts.maxRequestsPerBookie ?? Math.max(2, Math.ceil(maxPendingEntries / maxBatchEntries)),
       maxEnsembleChanges: opts.maxEnsembleChanges ?? 64,
       explicitLacMs: opts.explicitLacMs ?? 2,
+      lacHintMs: opts.lacHintMs ?? 1,
     }
   }
 
@@ -240,9 +259,15 @@ export class LedgerWriter {
 
   private send(pos: number, batch: PendingAdd[], shared?: SharedBatch): void {
     const bookieId = ensembleFor(this.meta.value, batch[0]!.entryId).bookies[pos]!
-    this.inflight.set(pos, (this.inflight.get(pos) ?? 0) + 1)
+    const inflight = (this.inflight.get(pos) ?? 0) + 1
+    this.inflight.set(pos, inflight)
+    if (inflight >= this.o.maxRequestsPerBookie && !this.fullSince.has(pos)) this.fullSince.set(pos, performance.now())
+    let lac = this.told.get(pos) ?? -1n
+    for (const p of batch) if (p.lac > lac) lac = p.lac
+    this.told.set(pos, lac)
     const done = (): void => {
       this.inflight.set(pos, (this.inflight.get(pos) ?? 1) - 1)
+      this.fullSince.delete(pos)
       this.scheduleFlush()
     }
     this.pool.client(bookieId)
@@ -296,8 +321,26 @@ export class LedgerWriter {
     this.lac = done[n - 1]!.entryId
     for (const p of done) p.resolve(p.entryId)
     if (this.lac > this.lacCarried && this.o.explicitLacMs > 0 && !this.lacTimer) this.armLac()
+    this.hintSlowBookies()
     this.admitWaiting()
     if (this.pending.length === 0) this.wakeDrain()
+  }
+
+  /** LAC hints to the bookies that have been at their in-flight limit for lacHintMs (see WriterOptions.lacHintMs). */
+  private hintSlowBookies(): void {
+    const every = this.o.lacHintMs
+    const m = this.meta.value
+    if (every <= 0 || this.fullSince.size === 0 || m.ensembleSize !== m.writeQuorum) return
+    const now = performance.now()
+    const bookies = m.ensembles.at(-1)!.bookies
+    for (const [pos, since] of this.fullSince) {
+      if (now - since < every || now - (this.hintedAt.get(pos) ?? -Infinity) < every || (this.told.get(pos) ?? -1n) >= this.lac) continue
+      const lac = this.lac
+      this.told.set(pos, lac)
+      this.hintedAt.set(pos, now)
+      // A hint: one that cannot go (no stream open) or gets lost changes nothing; the next batch carries the LAC.
+      this.pool.client(bookies[pos]!).then(c => c.hintLac(this.ledgerId, lac)).catch(() => undefined)
+    }
   }
 
   private armLac(): void {

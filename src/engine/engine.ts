@@ -188,6 +188,12 @@ function inFlight(list: readonly InFlight[], n: number): {rec: AddRecord; done: 
   return undefined
 }
 
+/** Entry n was received and has not failed (its add is on its way to the journal). */
+function receivedIntact(list: readonly InFlight[] | undefined, n: number): boolean {
+  const f = list === undefined ? undefined : inFlight(list, n)
+  return f !== undefined && f.rec.error === undefined
+}
+
 interface LacWaiter {
   after: number
   resolve: (lac: bigint) => void
@@ -823,6 +829,28 @@ export class StorageEngine {
     this.refuseDeleted(ledgerId)
     this.raiseLac(ledgerId, lac)
     return BigInt(this.state.ledgerFor(ledgerId).lac)
+  }
+
+  /**
+   * A writer's LAC hint (a LAC_HINTS message on an add stream, docs/PROTOCOL.md "LAC hints"): sent when this
+   * bookie has been slow to answer, so that its followers learn of confirmations before its next batch
+   * carries them. Raises the LAC to `lac`, but only as far as this bookie holds every entry above its LAC
+   * (durable, or received and on its way to the journal): a tail stream then finds each entry up to it, and
+   * a hint that overtook its entries (a writer's new stream after a broken one) raises nothing. In memory,
+   * like updateLac. A ledger this bookie does not hold is left alone. Returns the ledger's LAC.
+   */
+  hintLac(ledgerIdIn: bigint, lacIn: bigint): bigint {
+    const ledgerId = ids.ledgerId(ledgerIdIn)
+    const target = Number(ids.lac(lacIn))
+    if (this.state.tombstones.has(ledgerId)) return -1n
+    const list = this.pending.get(ledgerId)
+    // A ledger whose first adds are still on their way to the journal has no state yet.
+    const l = list === undefined ? this.state.ledgers.get(ledgerId) : this.state.ledgerFor(ledgerId)
+    if (l === undefined) return -1n
+    let n = l.lac
+    while (n < target && (l.get(n + 1) !== undefined || receivedIntact(list, n + 1))) n++
+    this.raiseLac(ledgerId, n)
+    return BigInt(l.lac)
   }
 
   /**

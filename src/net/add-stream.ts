@@ -16,8 +16,8 @@
  */
 import http2, {type ClientHttp2Stream} from 'node:http2'
 import {ErrorCode, LogError} from '../errors.js'
-import {ENVELOPE_HEAD, EnvelopeReader, FATAL_REQUEST_ID, RequestStatus, STREAM_TYPE, joined, writeEnvelopeHead, type Envelope} from './envelope.js'
-import {addBatchEncodingLength, decodeAddResults, encodeAddBatch, type AddItem, type AddOutcome} from './frames.js'
+import {ENVELOPE_HEAD, EnvelopeReader, FATAL_REQUEST_ID, ONE_WAY_REQUEST_ID, RequestStatus, STREAM_TYPE, envelope, joined, writeEnvelopeHead, type Envelope} from './envelope.js'
+import {addBatchEncodingLength, decodeAddResults, encodeAddBatch, encodeLacHints, type AddItem, type AddOutcome} from './frames.js'
 import {errorFromBody, httpError, unavailable} from './transport.js'
 
 export const ADD_STREAM_PATH = '/v1/entries/stream'
@@ -67,7 +67,7 @@ class Bodies {
       throw err
     }
     const requestId = this.nextId
-    this.nextId = (this.nextId + 1) % FATAL_REQUEST_ID
+    this.nextId = (this.nextId + 1) % ONE_WAY_REQUEST_ID
     writeEnvelopeHead(bytes, requestId, size - ENVELOPE_HEAD)
     return {requestId, bytes, buffer, senders, done: 0, lost: false}
   }
@@ -138,6 +138,17 @@ export class AddStream {
       this.arm()
       stream.write(b.bytes)
     })
+  }
+
+  /**
+   * A LAC hint (docs/PROTOCOL.md "LAC hints"), written behind the batches already sent on the open stream;
+   * one way (never answered). Never opens a stream: false when none is open.
+   */
+  hint(ledgerId: bigint, lac: bigint): boolean {
+    const s = this.stream
+    if (this.closed || s === undefined || s.destroyed || s.writableEnded) return false
+    s.write(envelope(ONE_WAY_REQUEST_ID, encodeLacHints([{ledgerId, lac}])))
+    return true
   }
 
   /** Reject what is in flight with CLOSED and close the stream. */

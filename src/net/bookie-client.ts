@@ -68,9 +68,16 @@ export interface BookieClient {
    * (TIMEOUT) after opts.timeoutMs, by default the client's timeout plus waitMs.
    */
   readLac(ledgerId: bigint, after: bigint, waitMs: number, opts?: {timeoutMs?: number}): Promise<{lac: bigint; lastEntryId: bigint}>
-  /** Explicit LAC (an idle writer's; adds carry it otherwise): raises the bookie's LAC, wakes its long polls. Returns the bookie's LAC. */
-  /** Explicit LAC (a hint for followers); with `closed`, the last entry id of a ledger its writer just closed. */
+  /**
+   * Explicit LAC (an idle writer's; adds carry it otherwise): raises the bookie's LAC, wakes its long polls;
+   * with `closed`, the last entry id of a ledger its writer just closed. Returns the bookie's LAC.
+   */
   writeLac(ledgerId: bigint, lac: bigint, opts?: {closed?: boolean}): Promise<bigint>
+  /**
+   * A LAC hint (docs/PROTOCOL.md "LAC hints") on the add stream, behind the batches already sent there: one
+   * way, unanswered. False when there is no open add stream to send it on (undici, or no batch sent yet).
+   */
+  hintLac(ledgerId: bigint, lac: bigint): boolean
   fence(ledgerId: bigint): Promise<{lac: bigint; lastEntryId: bigint}>
   /** NO_SUCH_LEDGER when the bookie holds nothing of it. */
   deleteLedger(ledgerId: bigint): Promise<void>
@@ -217,6 +224,10 @@ class HttpBookieClient implements BookieClient {
     } catch {
       throw badAnswer(this.address, `bad lac ${JSON.stringify(v['lac'])}`)
     }
+  }
+
+  hintLac(ledgerId: bigint, lac: bigint): boolean {
+    return !this.closed && this.adds !== undefined && this.adds.hint(ids.ledgerId(ledgerId), ids.lac(lac))
   }
 
   async fence(ledgerIdIn: bigint): Promise<{lac: bigint; lastEntryId: bigint}> {

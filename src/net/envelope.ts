@@ -2,11 +2,12 @@
  * Messages on a long-lived add stream (POST /v1/entries/stream, docs/PROTOCOL.md "Add streams"). All
  * integers big-endian:
  *
- *   request   = length:u32 requestId:u32 body:byte{length - 4}              ; body = one ADD_BATCH message
+ *   request   = length:u32 requestId:u32 body:byte{length - 4}              ; body = one ADD_BATCH (or LAC_HINTS) message
  *   response  = length:u32 requestId:u32 status:u8 body:byte{length - 5}    ; in completion order
  *     status 0 = body is the ADD_RESULTS message answering that request
  *     status 1 = the whole request was refused; body = UTF-8 JSON {code, message, detail}
  *   requestId FATAL (0xFFFFFFFF) in a response: the stream itself failed (status 1, then the stream ends)
+ *   requestId ONE_WAY (0xFFFFFFFE) in a request: a LAC_HINTS message, never answered
  *
  * The envelope is what per-request HTTP/2 streams gave for free (one stream, one answer) at ~0.2-0.3 ms of
  * CPU per request on each side; a stream of envelopes costs a few µs per batch (docs/BENCHMARKS.md).
@@ -17,6 +18,11 @@ import {ErrorCode, LogError} from '../errors.js'
 
 export const STREAM_TYPE = 'application/x-logctl-stream'
 export const FATAL_REQUEST_ID = 0xffffffff
+/**
+ * The request id of a one-way message (LAC_HINTS): adds never use it, so an answer to it (an older bookie
+ * refusing a kind it does not know) can never be taken for an add's.
+ */
+export const ONE_WAY_REQUEST_ID = 0xfffffffe
 /** length + requestId */
 export const ENVELOPE_HEAD = 8
 /**

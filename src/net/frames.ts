@@ -13,6 +13,9 @@
  *     status 1    = refused; error = UTF-8 JSON {code, message, detail} (len 2..MAX_ERROR_BYTES)
  *   kind 3 ENTRIES (answer to GET /v1/ledgers/{id}/entries: entries ascending)
  *     item        = digest:u32 ledgerId:u64 entryId:u64 lac:i64 len:u32 payload:byte{len}
+ *   kind 4 LAC_HINTS (a one-way message on an add stream: a writer's LAC for a bookie that is slow to
+ *                 answer, so that its followers need not wait for its next batch; never answered)
+ *     item        = ledgerId:u64 lac:i64
  *
  * An entry's digest covers ledgerId | entryId | lac | len | payload (src/checksum.ts), which is exactly how
  * those fields follow one another after `digest` (version 2 put the digest first for this; version 1 had it
@@ -20,7 +23,7 @@
  * verifies the digest does it with one CRC over it (checksum.ts digestOf).
  *
  * Every item is a fixed-size head whose last field is the length of the variable part ("blob") that
- * follows. Bounds, each checked BEFORE anything is kept for it: count <= (bytes the message may still hold
+ * follows (LAC_HINTS items have neither). Bounds, each checked BEFORE anything is kept for it: count <= (bytes the message may still hold
  * - header) / head size; len <= the kind's hard maximum (payload MAX_PAYLOAD_BYTES = 4 MiB, error 8 KiB)
  * and <= the bytes the message may still hold; the whole message <= the decoder's maxBytes (and == the
  * declared length when one is known, e.g. content-length). The decoder never allocates from a length it
@@ -49,7 +52,7 @@ export const LAC_HEADER = 'x-logctl-lac'
 /** Default cap of one message (a request body or a response). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
-export const FrameKind = {ADD_BATCH: 1, ADD_RESULTS: 2, ENTRIES: 3} as const
+export const FrameKind = {ADD_BATCH: 1, ADD_RESULTS: 2, ENTRIES: 3, LAC_HINTS: 4} as const
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind]
 
 export const AddFlag = {RECOVERY: 1, COMPRESS: 2} as const
@@ -81,6 +84,7 @@ export type AddOutcome = LogError | undefined
 export const DIGEST_AT_ENCODE = -1
 
 const ADD_HEAD = 1 + 4 + 8 + 8 + 8 + 4
+const LAC_HINT_HEAD = 8 + 8
 const RESULT_HEAD = 1 + 4
 const ENTRY_HEAD = 4 + 8 + 8 + 8 + 4
 /** Where the digest's input (ledgerId onwards) starts in an add's and in an entry's head. */
@@ -171,6 +175,35 @@ export function encodeAddBatch(items: readonly AddItem[], into?: Buffer): Buffer
     }
   }
   return buf
+}
+
+// ---- LAC_HINTS -------------------------------------------------------------------------------------
+
+/** A writer's LAC for one ledger, as a LAC_HINTS item carries it. */
+export interface LacHint {
+  ledgerId: bigint
+  lac: bigint
+}
+
+export function encodeLacHints(items: readonly LacHint[]): Buffer {
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + items.length * LAC_HINT_HEAD)
+  let o = writeHeader(buf, FrameKind.LAC_HINTS, items.length)
+  for (const it of items) {
+    writeInt64BE(buf, ids.ledgerId(it.ledgerId), o)
+    writeInt64BE(buf, ids.lac(it.lac), o + 8)
+    o += LAC_HINT_HEAD
+  }
+  return buf
+}
+
+/** The kind of the message whose first bytes are `parts` (as an envelope's parts arrive), if they hold its header. */
+export function messageKind(parts: readonly Buffer[]): number | undefined {
+  let skip = 3 // magic:u16 version:u8, then kind:u8
+  for (const p of parts) {
+    if (skip < p.length) return p[skip]
+    skip -= p.length
+  }
+  return undefined
 }
 
 // ---- ADD_RESULTS -----------------------------------------------------------------------------------
@@ -327,6 +360,16 @@ const entrySpec: KindSpec<EntryItem> = {
   oversized: entryTooLarge,
   blobLength: (h, at) => h.readUInt32BE(at + ENTRY_HEAD - 4),
   build: (h, at, payload, signed) => ({ledgerId: h.readBigUInt64BE(at + 4), entryId: h.readBigUInt64BE(at + 12), lac: h.readBigInt64BE(at + 20), digest: h.readUInt32BE(at), payload, signed}),
+}
+
+const lacHintSpec: KindSpec<LacHint> = {
+  kind: FrameKind.LAC_HINTS,
+  name: 'LAC hints',
+  headBytes: LAC_HINT_HEAD,
+  maxBlob: 0,
+  oversized: () => badFrame('a LAC hint has no variable part'),
+  blobLength: () => 0,
+  build: (h, at) => ({ledgerId: h.readBigUInt64BE(at), lac: ids.lac(h.readBigInt64BE(at + 8))}),
 }
 
 export interface DecoderLimits {
@@ -568,6 +611,7 @@ function decodeWhole<T>(spec: KindSpec<T>, body: Buffer | readonly Buffer[], max
 export const decodeAddBatch = (body: Buffer | readonly Buffer[], maxBytes?: number): AddItem[] => decodeWhole(addSpec, body, maxBytes)
 export const decodeAddResults = (body: Buffer | readonly Buffer[], maxBytes?: number): AddOutcome[] => decodeWhole(resultSpec, body, maxBytes)
 export const decodeEntries = (body: Buffer | readonly Buffer[], maxBytes?: number): EntryItem[] => decodeWhole(entrySpec, body, maxBytes)
+export const decodeLacHints = (body: Buffer | readonly Buffer[], maxBytes?: number): LacHint[] => decodeWhole(lacHintSpec, body, maxBytes)
 
 /** JSON with bigints as decimal strings (ids in error details and replies). */
 export function jsonStringify(value: unknown): string {

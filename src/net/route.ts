@@ -11,7 +11,7 @@ import type {BookieMetrics} from './metrics.js'
 export const JSON_TYPE = 'application/json'
 
 /** The engine calls a bookie server makes (StorageEngine satisfies it). */
-export type BookieEngine = Pick<StorageEngine, 'dir' | 'readOnly' | 'verifyOffloadBytes' | 'addBatch' | 'readRangeWith' | 'ledger' | 'waitForLac' | 'updateLac' | 'noteClosed' | 'closeNotice' | 'fence' | 'deleteLedger' | 'status'>
+export type BookieEngine = Pick<StorageEngine, 'dir' | 'readOnly' | 'verifyOffloadBytes' | 'addBatch' | 'readRangeWith' | 'ledger' | 'waitForLac' | 'updateLac' | 'hintLac' | 'noteClosed' | 'closeNotice' | 'fence' | 'deleteLedger' | 'status'>
 
 /** pino's Logger fits; so does a console-like object with these methods. */
 export interface NetLogger {

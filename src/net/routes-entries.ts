@@ -6,7 +6,7 @@ import {ErrorCode, LogError} from '../errors.js'
 import * as ids from '../ids.js'
 import {readBody} from './body.js'
 import {EnvelopeReader, FATAL_REQUEST_ID, RequestStatus, STREAM_TYPE, envelope, type Envelope} from './envelope.js'
-import {HEADER_BYTES, LAC_HEADER, NEXT_HEADER, addBatchDecoder, encodeAddResults, encodeEntries, type AddOutcome} from './frames.js'
+import {FrameKind, HEADER_BYTES, LAC_HEADER, NEXT_HEADER, addBatchDecoder, decodeLacHints, encodeAddResults, encodeEntries, messageKind, type AddOutcome} from './frames.js'
 import {tailMessage} from './tail-stream.js'
 import {errorReply, forWire, framesReply, intIn, param, stopUploadAfterAnswer, type Reply, type Route, type RouteRequest, type ServerContext} from './route.js'
 import {positions, waitForLac} from './routes-ledgers.js'
@@ -62,8 +62,23 @@ async function storeBatch(ctx: ServerContext, reqs: AddRequest[], body: Buffer |
 }
 
 /**
+ * A LAC_HINTS message on an add stream (docs/PROTOCOL.md "LAC hints"): applied at once, in stream order (after
+ * the batches before it), and never answered; one that does not decode is dropped, and counted as the
+ * route 'lac-hint' with its error's status like every hint.
+ */
+function applyLacHints(ctx: ServerContext, m: Envelope): void {
+  const t0 = performance.now()
+  try {
+    for (const h of decodeLacHints(m.parts, ctx.limits.maxBodyBytes)) ctx.engine.hintLac(h.ledgerId, h.lac)
+    ctx.metrics.request('lac-hint', 200, (performance.now() - t0) / 1000)
+  } catch (err) {
+    ctx.metrics.request('lac-hint', errorReply(err).status, 0)
+  }
+}
+
+/**
  * A long-lived add stream (envelope.ts): each message is one ADD_BATCH, stored like a POST /v1/entries body
- * and answered by requestId as soon as it is durable, in completion order. A message that does not decode
+ * and answered by requestId as soon as it is durable, in completion order, or a LAC_HINTS (applyLacHints). A message that does not decode
  * is refused alone (status 1); a broken envelope or a message stalled mid-way for bodyTimeoutMs ends the
  * stream with a FATAL message (the session and every other stream go on). When the server shuts down, new
  * messages are refused with BOOKIE_UNAVAILABLE and the stream ends once the batches in flight are answered.
@@ -106,6 +121,10 @@ function addStream(ctx: ServerContext, req: RouteRequest): Promise<undefined> {
       finish()
     }
     const onMessage = (m: Envelope): void => {
+      if (messageKind(m.parts) === FrameKind.LAC_HINTS) {
+        applyLacHints(ctx, m)
+        return
+      }
       if (ctx.closing.aborted) {
         refuse(m.requestId, new LogError(ErrorCode.BOOKIE_UNAVAILABLE, 'the bookie is shutting down'))
         return

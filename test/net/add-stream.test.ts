@@ -6,10 +6,11 @@ import t from 'tap'
 import {ErrorCode} from '../../src/errors.js'
 import {ADD_STREAM_PATH, SharedBatch} from '../../src/net/add-stream.js'
 import {connectBookie} from '../../src/net/bookie-client.js'
-import {ENVELOPE_HEAD, EnvelopeReader, FATAL_REQUEST_ID, RequestStatus, envelope, joined, type Envelope} from '../../src/net/envelope.js'
-import {decodeAddResults, DIGEST_AT_ENCODE, encodeAddBatch, HEADER_BYTES} from '../../src/net/frames.js'
+import {ENVELOPE_HEAD, EnvelopeReader, FATAL_REQUEST_ID, ONE_WAY_REQUEST_ID, RequestStatus, envelope, joined, type Envelope} from '../../src/net/envelope.js'
+import {decodeAddResults, DIGEST_AT_ENCODE, encodeAddBatch, encodeLacHints, HEADER_BYTES} from '../../src/net/frames.js'
 import {Conditions} from '../helpers/conditions.js'
-import {frame, localBookie, rawSession, stillServes} from './harness.js'
+import {entry} from '../helpers/entries.js'
+import {frame, localBookie, raw, rawSession, stillServes} from './harness.js'
 
 interface Answer { requestId: number; status: number; body: Buffer }
 
@@ -167,6 +168,54 @@ t.test('a shared batch sent twice on one stream while the first is in flight is 
   const answers = await Promise.all([c.addEntries(items, shared), c.addEntries(items, shared)])
   t.same(answers.map(a => a.map(r => r.ok)), [[true, true], [true, true]], 'both answered (the second add of each entry joins the first)')
   t.equal(b.engine.ledger(22n).entries, 2)
+})
+
+/** A LAC_HINTS message in its one-way envelope. */
+const hint = (ledgerId: bigint, lac: bigint): Buffer => envelope(ONE_WAY_REQUEST_ID, encodeLacHints([{ledgerId, lac}]))
+/** Adds that carry no LAC of their own (-1), so that only hints move it. */
+const adds = (ledgerId: bigint, ids: number[]): Buffer => encodeAddBatch(ids.map(i => entry(ledgerId, BigInt(i), {lac: -1n})))
+
+t.test('a LAC hint raises the LAC as far as the bookie holds every entry; never answered; a bad one is dropped', async t => {
+  const b = await localBookie(t)
+  await b.engine.addBatch([entry(13n, 0n)])
+  await b.engine.deleteLedger(13n)
+  const s = new RawStream(rawSession(t, b.address))
+  s.stream.write(Buffer.concat([
+    envelope(1, adds(10n, [0, 1, 2, 4])),
+    hint(10n, 9n), // held: 0, 1, 2 and 4, so 2
+    hint(11n, 5n), // a ledger it holds nothing of: left alone
+    hint(13n, 0n), // a deleted one: left alone
+    envelope(ONE_WAY_REQUEST_ID, encodeLacHints([{ledgerId: 10n, lac: 3n}]).subarray(0, HEADER_BYTES + 3)), // truncated: dropped
+    envelope(2, adds(12n, [0])),
+  ]))
+  await s.until(() => s.answers.length === 2, 'both batches answered')
+  t.same(s.answers.map(a => a.requestId).sort(), [1, 2], 'the hints got no answer (theirs would have come before batch 2\'s)')
+  t.equal(b.engine.ledger(10n).lac, 2n, 'LAC 2: entry 3 is missing here, so a hint of 9 stops below it')
+  t.throws(() => b.engine.ledger(11n), {code: ErrorCode.NO_SUCH_LEDGER}, 'no ledger made up for a hint')
+  t.throws(() => b.engine.ledger(13n), {code: ErrorCode.NO_SUCH_LEDGER}, 'a deleted ledger stays deleted')
+  t.notOk(s.ended, 'the stream goes on after a hint that did not decode')
+  s.stream.write(hint(10n, 9n))
+  s.stream.write(envelope(3, adds(10n, [3])))
+  await s.until(() => s.answer(3) !== undefined, 'batch 3 answered')
+  t.equal(b.engine.ledger(10n).lac, 2n, 'the hint before entry 3 arrived still found it missing')
+  s.stream.write(hint(10n, 9n))
+  t.equal(await b.engine.waitForLac(10n, 2n, 20_000), 4n, 'once it is held, the next hint reaches 4 (and no further)')
+  const m = (await raw(rawSession(t, b.address), {':method': 'GET', ':path': '/metrics'})).body.toString()
+  t.match(m, /logctl_bookie_request_seconds_count\{route="lac-hint",status="200"\} 5\b/, 'five hints applied')
+  t.match(m, /logctl_bookie_request_seconds_count\{route="lac-hint",status="400"\} 1\b/, 'one dropped as a bad frame')
+  await stillServes(t, b, 900n)
+})
+
+t.test('a LAC hint counts entries the bookie received but has not made durable yet', async t => {
+  // A journal that holds each batch back for a second: the hint arrives with the batch, while its adds are
+  // on their way to the journal, and the LAC wait below resolves in that same turn, before any timer.
+  const b = await localBookie(t, {engine: {maxWaitMicros: 1_000_000}})
+  const s = new RawStream(rawSession(t, b.address))
+  s.stream.write(Buffer.concat([envelope(1, adds(20n, [0, 1, 2])), hint(20n, 2n)]))
+  t.equal(await b.engine.waitForLac(20n, -1n, 20_000), 2n, 'LAC 2 from the hint')
+  t.equal(b.engine.ledger(20n).entries, 0, 'while none of the three is durable yet')
+  await s.until(() => s.answer(1) !== undefined, 'the batch is answered once durable')
+  t.equal(b.engine.ledger(20n).entries, 3)
 })
 
 t.test('EnvelopeReader: any split gives the same messages; lengths are checked from the head', async t => {

@@ -2,8 +2,8 @@ import t from 'tap'
 import {crc, digestOf, entryDigest} from '../../src/checksum.js'
 import {ErrorCode, LogError, isLogError} from '../../src/errors.js'
 import {
-  DIGEST_AT_ENCODE, FrameDecoder, HEADER_BYTES, VERSION, MAX_ERROR_BYTES, MAX_PAYLOAD_BYTES, addBatchDecoder, addResultsDecoder, decodeAddBatch, decodeAddResults, decodeEntries,
-  encodeAddBatch, encodeAddResults, encodeEntries, entriesDecoder, type AddItem, type EntryItem,
+  DIGEST_AT_ENCODE, FrameDecoder, FrameKind, HEADER_BYTES, VERSION, MAX_ERROR_BYTES, MAX_PAYLOAD_BYTES, addBatchDecoder, addResultsDecoder, decodeAddBatch, decodeAddResults, decodeEntries,
+  decodeLacHints, encodeAddBatch, encodeAddResults, encodeEntries, encodeLacHints, entriesDecoder, messageKind, type AddItem, type EntryItem,
 } from '../../src/net/frames.js'
 
 /** A deterministic PRNG so that a failing fuzz case can be replayed from its seed. */
@@ -63,6 +63,26 @@ t.test('round trips of the three message kinds', async t => {
   t.equal(back[2], undefined)
   t.equal(back[3]?.code, ErrorCode.BAD_CHECKSUM, 'an error too long for its slot keeps its code (message cut)')
   t.same(decodeAddBatch(encodeAddBatch([])), [])
+})
+
+t.test('LAC hints: round trip, bounds, and the kind of a message read from its first bytes, however split', async t => {
+  const hints = [{ledgerId: 1n, lac: -1n}, {ledgerId: 2n ** 64n - 1n, lac: 2n ** 53n - 1n}, {ledgerId: 7n, lac: 42n}]
+  const m = encodeLacHints(hints)
+  t.same(decodeLacHints(m), hints)
+  t.same(decodeLacHints(encodeLacHints([])), [])
+  t.equal(m.length, HEADER_BYTES + 3 * 16)
+  const below = Buffer.from(m)
+  below.writeBigInt64BE(-2n, HEADER_BYTES + 8)
+  t.equal(failure(() => decodeLacHints(below))?.code, ErrorCode.OUT_OF_RANGE, 'a LAC below -1')
+  t.equal(failure(() => decodeLacHints(m.subarray(0, m.length - 1)))?.code, ErrorCode.BAD_FRAME, 'a truncated hint')
+  t.equal(failure(() => decodeLacHints(encodeAddBatch(adds)))?.code, ErrorCode.BAD_FRAME, 'an add batch is not a LAC_HINTS message')
+  t.equal(failure(() => decodeAddBatch(m))?.code, ErrorCode.BAD_FRAME, 'nor the other way round')
+  for (let cut = 0; cut <= 4; cut++) {
+    t.equal(messageKind([m.subarray(0, cut), m.subarray(cut)]), FrameKind.LAC_HINTS, `header split after ${cut} bytes`)
+  }
+  t.equal(messageKind([m.subarray(0, 1), m.subarray(1, 2), m.subarray(2, 3), m.subarray(3)]), FrameKind.LAC_HINTS)
+  t.equal(messageKind([encodeAddBatch(adds)]), FrameKind.ADD_BATCH)
+  t.equal(messageKind([m.subarray(0, 3)]), undefined, 'three bytes do not reach the kind')
 })
 
 t.test('an add given in two parts (prefix, payload) travels as one entry with the digest of the two', async t => {
