@@ -426,6 +426,7 @@ export class LedgerWriter {
         this.meta = fresh
       }
     }
+    this.told.delete(pos) // the new bookie was told no LAC yet
     // Entries of the new fragment that the old bookie acked don't count any more; resend them all.
     const bit = 1 << pos
     for (const p of this.pending) {
