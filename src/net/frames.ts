@@ -23,10 +23,10 @@
  * verifies the digest does it with one CRC over it (checksum.ts digestOf).
  *
  * Every item is a fixed-size head whose last field is the length of the variable part ("blob") that
- * follows (LAC_HINTS items have neither). Bounds, each checked BEFORE anything is kept for it: count <= (bytes the message may still hold
- * - header) / head size; len <= the kind's hard maximum (payload MAX_PAYLOAD_BYTES = 4 MiB, error 8 KiB)
- * and <= the bytes the message may still hold; the whole message <= the decoder's maxBytes (and == the
- * declared length when one is known, e.g. content-length). The decoder never allocates from a length it
+ * follows (LAC_HINTS items have neither). Bounds, each checked BEFORE anything is kept for it: count <=
+ * (bytes the message may still hold - header) / head size; len <= the kind's hard maximum (payload
+ * MAX_PAYLOAD_BYTES = 4 MiB, error 8 KiB) and <= the bytes the message may still hold; the whole message
+ * <= the decoder's maxBytes (and == the declared length when one is known, e.g. content-length). The decoder never allocates from a length it
  * read: it keeps the chunks it was given and slices payloads out of them at the end.
  * A violated grammar (or a length beyond the declared message length) is BAD_FRAME; a payload or a message
  * over its hard maximum is TOO_LARGE.

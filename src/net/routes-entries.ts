@@ -78,11 +78,11 @@ function applyLacHints(ctx: ServerContext, m: Envelope): void {
 
 /**
  * A long-lived add stream (envelope.ts): each message is one ADD_BATCH, stored like a POST /v1/entries body
- * and answered by requestId as soon as it is durable, in completion order, or a LAC_HINTS (applyLacHints). A message that does not decode
- * is refused alone (status 1); a broken envelope or a message stalled mid-way for bodyTimeoutMs ends the
- * stream with a FATAL message (the session and every other stream go on). When the server shuts down, new
- * messages are refused with BOOKIE_UNAVAILABLE and the stream ends once the batches in flight are answered.
- * Resolves when the stream is over.
+ * and answered by requestId as soon as it is durable, in completion order, or a LAC_HINTS (applyLacHints).
+ * A message that does not decode is refused alone (status 1); a broken envelope or a message stalled mid-way
+ * for bodyTimeoutMs ends the stream with a FATAL message (the session and every other stream go on). When
+ * the server shuts down, new messages are refused with BOOKIE_UNAVAILABLE and the stream ends once the
+ * batches in flight are answered. Resolves when the stream is over.
  */
 function addStream(ctx: ServerContext, req: RouteRequest): Promise<undefined> {
   const stream = req.stream
