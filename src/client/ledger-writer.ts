@@ -121,10 +121,11 @@ export class LedgerWriter {
   private pushedAtArm = -1n
   /** Per ensemble position: the highest LAC its bookie was told (carried by a batch sent to it, or hinted). */
   private readonly told = new Map<number, bigint>()
-  /** Per ensemble position at its in-flight limit: since when (performance.now()). */
+  /**
+   * Per ensemble position at its in-flight limit: since when (performance.now()), or since its last LAC hint
+   * if that came later (so that hints to it are lacHintMs apart).
+   */
   private readonly fullSince = new Map<number, number>()
-  /** Per ensemble position: when it was last sent a LAC hint. */
-  private readonly hintedAt = new Map<number, number>()
 
   constructor(meta: Versioned<LedgerMetadata>, store: MetadataStore, pool: BookiePool, opts: WriterOptions = {}) {
     if (meta.value.ensembleSize > MAX_ENSEMBLE_SIZE) {
@@ -334,10 +335,10 @@ export class LedgerWriter {
     const now = performance.now()
     const bookies = m.ensembles.at(-1)!.bookies
     for (const [pos, since] of this.fullSince) {
-      if (now - since < every || now - (this.hintedAt.get(pos) ?? -Infinity) < every || (this.told.get(pos) ?? -1n) >= this.lac) continue
+      if (now - since < every || (this.told.get(pos) ?? -1n) >= this.lac) continue
       const lac = this.lac
       this.told.set(pos, lac)
-      this.hintedAt.set(pos, now)
+      this.fullSince.set(pos, now)
       // A hint: one that cannot go (no stream open) or gets lost changes nothing; the next batch carries the LAC.
       this.pool.client(bookies[pos]!).then(c => c.hintLac(this.ledgerId, lac)).catch(() => undefined)
     }
